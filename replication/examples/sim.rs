@@ -1,0 +1,158 @@
+//! Long simulator campaigns: `cargo run -p replication --release --example sim -- --seeds N
+//! --protocol P --adversary A [--n N --t T] [--from SEED]`. `P` is one of rbc, cbc, abba,
+//! abba-validated, mvba, abc (or `all`); `A` an adversary name or `all`. Prints one table row per
+//! (protocol, configuration, adversary): seeds, failures, mean/max ABBA rounds, messages and
+//! bytes per delivered request. Exits non-zero if any seed failed (the first failing seeds are
+//! printed with their replay value).
+
+use replication::sim::scenarios::atomic::AtomicScenario;
+use replication::sim::scenarios::binary::BinaryScenario;
+use replication::sim::scenarios::consistent::ConsistentScenario;
+use replication::sim::scenarios::reliable::ReliableScenario;
+use replication::sim::scenarios::validated::ValidatedScenario;
+use replication::sim::{Adversary, Campaign, CampaignStats, Scenario};
+use std::time::Instant;
+
+struct Args {
+    seeds: u64,
+    from: u64,
+    protocol: String,
+    adversary: String,
+    configs: Vec<(usize, usize)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        seeds: 100,
+        from: 0,
+        protocol: "all".into(),
+        adversary: "all".into(),
+        configs: vec![(4, 1), (7, 2), (10, 3)],
+    };
+    let mut n = None;
+    let mut t = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seeds" => args.seeds = value()?.parse().map_err(|e| format!("--seeds: {e}"))?,
+            "--from" => args.from = value()?.parse().map_err(|e| format!("--from: {e}"))?,
+            "--protocol" => args.protocol = value()?,
+            "--adversary" => args.adversary = value()?,
+            "--n" => n = Some(value()?.parse().map_err(|e| format!("--n: {e}"))?),
+            "--t" => t = Some(value()?.parse().map_err(|e| format!("--t: {e}"))?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if let Some(n) = n {
+        let t = t.unwrap_or((n - 1) / 3);
+        if n <= 3 * t {
+            return Err(format!("need n > 3t (n={n}, t={t})"));
+        }
+        args.configs = vec![(n, t)];
+    }
+    Ok(args)
+}
+
+fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
+    let adversaries: Vec<(&str, Adversary)> = if args.adversary == "all" {
+        Adversary::all()
+    } else {
+        Adversary::all()
+            .into_iter()
+            .filter(|(name, _)| *name == args.adversary)
+            .collect()
+    };
+    for &(n, t) in &args.configs {
+        for (name, adversary) in &adversaries {
+            let mut campaign = Campaign::new(n, t, *adversary);
+            campaign.count_bytes = true;
+            let start = Instant::now();
+            let stats: CampaignStats =
+                campaign.run_many(scenario, args.from..args.from + args.seeds);
+            let per = |x: u64| {
+                if stats.delivered_requests == 0 {
+                    0.0
+                } else {
+                    x as f64 / stats.delivered_requests as f64
+                }
+            };
+            println!(
+                "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10.2} {:>9} {:>12.1} {:>12.1} {:>9.2}",
+                scenario.name(),
+                n,
+                t,
+                name,
+                stats.seeds,
+                stats.failures.len(),
+                stats.mean_abba_rounds(),
+                stats.abba_rounds_max,
+                per(stats.messages),
+                per(stats.bytes),
+                start.elapsed().as_secs_f64(),
+            );
+            for (seed, error) in stats.failures.iter().take(3) {
+                *failed = true;
+                println!("    seed {seed}: {error}  (replay: REPLICATION_SEED={seed})");
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10} {:>9} {:>12} {:>12} {:>9}",
+        "protocol",
+        "n",
+        "t",
+        "adversary",
+        "seeds",
+        "failures",
+        "abba-mean",
+        "abba-max",
+        "msgs/req",
+        "bytes/req",
+        "secs"
+    );
+    let mut failed = false;
+    let p = args.protocol.as_str();
+    let mut known = false;
+    if p == "all" || p == "rbc" {
+        known = true;
+        row(&ReliableScenario, &args, &mut failed);
+    }
+    if p == "all" || p == "cbc" {
+        known = true;
+        row(&ConsistentScenario, &args, &mut failed);
+    }
+    if p == "all" || p == "abba" {
+        known = true;
+        row(&BinaryScenario { validated: false }, &args, &mut failed);
+    }
+    if p == "all" || p == "abba-validated" {
+        known = true;
+        row(&BinaryScenario { validated: true }, &args, &mut failed);
+    }
+    if p == "all" || p == "mvba" {
+        known = true;
+        row(&ValidatedScenario, &args, &mut failed);
+    }
+    if p == "all" || p == "abc" {
+        known = true;
+        row(&AtomicScenario::default(), &args, &mut failed);
+    }
+    if !known {
+        eprintln!("error: unknown protocol {p}");
+        std::process::exit(2);
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,365 @@
+//! The atomic broadcast state machine: rounds of agreement on `n-t` signed batches.
+//!
+//! In round `r` a replica signs a batch of its oldest pending requests with its clock reading
+//! and sends it to all; with `n-t` batches of round `r` it proposes them to round `r`'s validated
+//! agreement (predicate: `n-t` valid batches of round `r` from distinct replicas). The agreed
+//! batches are delivered in signer order, requests in batch order, duplicates and requests
+//! delivered before removed. The round's time is the `(t+1)`-th smallest clock reading, made
+//! monotonic; its random seed is derived from the agreement's coin.
+//!
+//! A replica starts round `r` when it has pending requests or sees `t+1` batches of round `r`
+//! (so at least one honest replica wants it). Requests arrive by reliable broadcast
+//! ([`super::dissemination`]), so a request accepted by one honest replica is eventually pending
+//! at all of them.
+
+use super::batch::{SignedBatch, encode_proposal, round_time};
+use super::dissemination::Dissemination;
+use super::round_proof::{round_instance, round_predicate, verify_round_proof};
+use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement};
+use crate::broadcast::reliable::RbcMessage;
+use crate::crypto::{NetworkInfo, coin_value, digest};
+use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbcConfig {
+    /// Most requests in one replica's batch.
+    pub max_batch: usize,
+    /// Rounds ahead of the current one whose messages are processed at once.
+    pub future_rounds: u64,
+    /// Messages for rounds further ahead kept per peer (beyond: ignored, without blame).
+    pub future_buffer_per_peer: usize,
+    /// Delivered rounds whose agreement keeps serving peers still deciding them.
+    pub keep_rounds: u64,
+}
+
+impl Default for AbcConfig {
+    fn default() -> Self {
+        AbcConfig { max_batch: 100, future_rounds: 8, future_buffer_per_peer: 4096, keep_rounds: 4 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum AbcInput {
+    /// A client request this replica accepted.
+    Submit(Vec<u8>),
+    /// The replica's current clock reading (ms since the Unix epoch), used in its next batch.
+    Clock(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AbcMessage {
+    Disseminate { sender: PartyId, seq: u64, message: RbcMessage },
+    Batch(SignedBatch),
+    Mvba { round: u64, message: MvbaMessage },
+}
+
+/// One delivered round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredRound {
+    pub round: u64,
+    pub requests: Vec<Vec<u8>>,
+    /// Agreed time: the `(t+1)`-th smallest clock reading, made monotonic.
+    pub time: u64,
+    /// Agreed random seed of the round.
+    pub seed: [u8; 32],
+    /// The transferable proof ([`verify_round_proof`]).
+    pub proof: MvbaOutput,
+}
+
+pub type AbcStep = Step<AbcMessage, DeliveredRound>;
+
+struct RoundState {
+    started: bool,
+    proposed: bool,
+    batches: BTreeMap<PartyId, SignedBatch>,
+    mvba: ValidatedAgreement,
+}
+
+pub struct AtomicBroadcast {
+    info: Arc<NetworkInfo>,
+    id: InstanceId,
+    config: AbcConfig,
+    dissemination: Dissemination,
+    pending_order: VecDeque<[u8; 32]>,
+    pending: HashMap<[u8; 32], Vec<u8>>,
+    delivered: HashSet<[u8; 32]>,
+    clock: u64,
+    /// The next round to deliver.
+    round: u64,
+    rounds: BTreeMap<u64, RoundState>,
+    decided: BTreeMap<u64, MvbaOutput>,
+    /// Agreements of recently delivered rounds, still answering peers.
+    finished: BTreeMap<u64, ValidatedAgreement>,
+    last_time: u64,
+    future: BTreeMap<PartyId, VecDeque<AbcMessage>>,
+    /// Requests delivered in total (for statistics).
+    delivered_count: usize,
+    abba_rounds: Vec<u64>,
+}
+
+const ABBA_STATS_LIMIT: usize = 10_000;
+
+impl AtomicBroadcast {
+    pub fn new(info: Arc<NetworkInfo>, id: InstanceId, config: AbcConfig) -> Self {
+        let dissemination = Dissemination::new(info.clone(), id.clone());
+        AtomicBroadcast {
+            info,
+            id,
+            config,
+            dissemination,
+            pending_order: VecDeque::new(),
+            pending: HashMap::new(),
+            delivered: HashSet::new(),
+            clock: 0,
+            round: 0,
+            rounds: BTreeMap::new(),
+            decided: BTreeMap::new(),
+            finished: BTreeMap::new(),
+            last_time: 0,
+            future: BTreeMap::new(),
+            delivered_count: 0,
+            abba_rounds: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> &InstanceId {
+        &self.id
+    }
+
+    pub fn config(&self) -> AbcConfig {
+        self.config
+    }
+
+    /// The next round to be delivered.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn public_keys(&self) -> crate::crypto::PublicKeys {
+        self.info.public.clone()
+    }
+
+    /// ABBA rounds used by the agreements of the delivered rounds (statistics; the most recent
+    /// `ABBA_STATS_LIMIT`).
+    pub fn abba_rounds(&self) -> &[u64] {
+        &self.abba_rounds
+    }
+
+    fn round_state(&mut self, round: u64) -> &mut RoundState {
+        let (info, config, abc) = (self.info.clone(), self.config, self.id.clone());
+        self.rounds.entry(round).or_insert_with(|| {
+            let predicate = round_predicate(info.public.clone(), abc.clone(), round, config.max_batch);
+            RoundState {
+                started: false,
+                proposed: false,
+                batches: BTreeMap::new(),
+                mvba: ValidatedAgreement::new(info, round_instance(&abc, round), predicate),
+            }
+        })
+    }
+
+    fn add_pending(&mut self, request: Vec<u8>) {
+        let d = digest(&request);
+        if self.delivered.contains(&d) || self.pending.contains_key(&d) {
+            return;
+        }
+        self.pending.insert(d, request);
+        self.pending_order.push_back(d);
+    }
+
+    /// Starts the current round and proposes when possible; delivers decided rounds in order.
+    fn progress(&mut self, step: &mut AbcStep, rng: &mut dyn RngCore) {
+        loop {
+            let r = self.round;
+            if let Some(out) = self.decided.remove(&r) {
+                self.deliver(r, out, step, rng);
+                continue;
+            }
+            let t = self.info.t();
+            let want = !self.pending.is_empty();
+            let (clock, max_batch, id, me) = (self.clock, self.config.max_batch, self.id.clone(), self.info.id);
+            let requests: Vec<Vec<u8>> = self
+                .pending_order
+                .iter()
+                .filter_map(|d| self.pending.get(d).cloned())
+                .take(max_batch)
+                .collect();
+            let info = self.info.clone();
+            let state = self.round_state(r);
+            if !state.started && (want || state.batches.len() > t) {
+                state.started = true;
+                let batch = SignedBatch::sign(&id, me, r, clock, requests, &*info.secret.signing);
+                step.broadcast(AbcMessage::Batch(batch));
+            }
+            if state.started && !state.proposed && state.batches.len() >= info.quorum() {
+                state.proposed = true;
+                let chosen: Vec<SignedBatch> = state.batches.values().take(info.quorum()).cloned().collect();
+                let child = state.mvba.handle_input(encode_proposal(&chosen), rng);
+                self.lift_mvba(r, child, step);
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn deliver(&mut self, round: u64, out: MvbaOutput, step: &mut AbcStep, rng: &mut dyn RngCore) {
+        let batches = match verify_round_proof(&self.info.public, &self.id, round, self.config.max_batch, &out) {
+            Ok(batches) => batches,
+            // Cannot happen: the agreement only decides values passing the predicate.
+            Err(_) => Vec::new(),
+        };
+        let mut requests = Vec::new();
+        for batch in &batches {
+            for request in &batch.requests {
+                let d = digest(request);
+                if self.delivered.insert(d) {
+                    requests.push(request.clone());
+                    self.pending.remove(&d);
+                }
+            }
+        }
+        self.pending_order.retain(|d| self.pending.contains_key(d));
+        self.last_time = self.last_time.max(round_time(&batches, self.info.t()));
+        let mut seed_input = b"replication/abc/round-seed/v1".to_vec();
+        seed_input.extend_from_slice(&coin_value(&out.permutation_coin));
+        let seed = digest(&seed_input);
+        self.delivered_count += requests.len();
+        step.output(DeliveredRound { round, requests, time: self.last_time, seed, proof: out });
+        if let Some(state) = self.rounds.remove(&round) {
+            if self.abba_rounds.len() < ABBA_STATS_LIMIT {
+                self.abba_rounds.extend(state.mvba.abba_rounds());
+            }
+            self.finished.insert(round, state.mvba);
+        }
+        self.round = round + 1;
+        let keep_from = self.round.saturating_sub(self.config.keep_rounds);
+        self.finished = self.finished.split_off(&keep_from);
+        self.drain_future(step, rng);
+    }
+
+    fn lift_mvba(&mut self, round: u64, child: Step<MvbaMessage, MvbaOutput>, step: &mut AbcStep) {
+        for out in step.absorb(child, |message| AbcMessage::Mvba { round, message }) {
+            if round >= self.round {
+                self.decided.insert(round, out);
+            }
+        }
+    }
+
+    fn message_round(msg: &AbcMessage) -> Option<u64> {
+        match msg {
+            AbcMessage::Disseminate { .. } => None,
+            AbcMessage::Batch(b) => Some(b.round),
+            AbcMessage::Mvba { round, .. } => Some(*round),
+        }
+    }
+
+    /// Re-handles buffered messages that the current round now admits.
+    fn drain_future(&mut self, step: &mut AbcStep, rng: &mut dyn RngCore) {
+        let limit = self.round + self.config.future_rounds;
+        let mut ready = Vec::new();
+        for (peer, queue) in self.future.iter_mut() {
+            let (now, later): (Vec<_>, Vec<_>) =
+                queue.drain(..).partition(|m| Self::message_round(m).is_none_or(|r| r <= limit));
+            queue.extend(later);
+            ready.extend(now.into_iter().map(|m| (*peer, m)));
+        }
+        self.future.retain(|_, q| !q.is_empty());
+        for (peer, msg) in ready {
+            self.handle(peer, msg, step, rng);
+        }
+    }
+
+    fn handle(&mut self, from: PartyId, msg: AbcMessage, step: &mut AbcStep, rng: &mut dyn RngCore) {
+        if let Some(round) = Self::message_round(&msg) {
+            if round > self.round + self.config.future_rounds {
+                let queue = self.future.entry(from).or_default();
+                if queue.len() < self.config.future_buffer_per_peer {
+                    queue.push_back(msg);
+                }
+                return;
+            }
+        }
+        match msg {
+            AbcMessage::Disseminate { sender, seq, message } => {
+                let child = self.dissemination.handle_message(from, sender, seq, message, rng);
+                for d in step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message }) {
+                    self.add_pending(d.request);
+                }
+            }
+            AbcMessage::Batch(batch) => {
+                if batch.round < self.round {
+                    return;
+                }
+                if batch.signer != from || !batch.verify(&self.info.public, &self.id, self.config.max_batch) {
+                    step.fault(Fault::new(from, FaultKind::InvalidIndividualSignature));
+                    return;
+                }
+                let state = self.round_state(batch.round);
+                match state.batches.get(&from) {
+                    Some(prev) if *prev != batch => step.fault(Fault::new(from, FaultKind::Equivocation)),
+                    Some(_) => {}
+                    None => {
+                        state.batches.insert(from, batch);
+                    }
+                }
+            }
+            AbcMessage::Mvba { round, message } => {
+                if round < self.round {
+                    // Delivered: only the consistent broadcasts still serve slower peers.
+                    if let Some(mvba) = self.finished.get_mut(&round) {
+                        let child = mvba.handle_message(from, message, rng);
+                        let _ = step.absorb(child, |message| AbcMessage::Mvba { round, message });
+                    }
+                    return;
+                }
+                let child = self.round_state(round).mvba.handle_message(from, message, rng);
+                self.lift_mvba(round, child, step);
+            }
+        }
+    }
+}
+
+impl Protocol for AtomicBroadcast {
+    type Input = AbcInput;
+    type Message = AbcMessage;
+    type Output = DeliveredRound;
+
+    fn our_id(&self) -> PartyId {
+        self.info.id
+    }
+
+    fn handle_input(&mut self, input: AbcInput, rng: &mut dyn RngCore) -> AbcStep {
+        let mut step = Step::new();
+        match input {
+            AbcInput::Clock(now) => self.clock = now,
+            AbcInput::Submit(request) => {
+                let child = self.dissemination.submit(request, rng);
+                for d in step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message }) {
+                    self.add_pending(d.request);
+                }
+            }
+        }
+        self.progress(&mut step, rng);
+        step
+    }
+
+    fn handle_message(&mut self, from: PartyId, msg: AbcMessage, rng: &mut dyn RngCore) -> AbcStep {
+        let mut step = Step::new();
+        self.handle(from, msg, &mut step, rng);
+        self.progress(&mut step, rng);
+        step
+    }
+
+    /// Atomic broadcast never terminates; it is idle when nothing is pending.
+    fn terminated(&self) -> bool {
+        false
+    }
+}

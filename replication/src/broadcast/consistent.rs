@@ -1,0 +1,202 @@
+//! Verifiable consistent broadcast (echo broadcast with threshold signatures): the sender sends
+//! `m`, parties answer with a signature share on `(id, m)`, and the sender combines
+//! `ceil((n+t+1)/2)` of them into a signature that it sends with `m`. Two such quorums meet in an
+//! honest party, which signs only one value per instance, so `(m, signature)` is a transferable
+//! proof that no other value can be delivered for `id`.
+
+use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, digest};
+use crate::id::statement;
+use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const DST: &[u8] = b"replication/consistent-broadcast/v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CbcMessage {
+    Send(#[serde(with = "crate::wire::bytes")] Vec<u8>),
+    Echo(SignatureShare),
+    /// The value with its proof; anyone may forward it.
+    Final(#[serde(with = "crate::wire::bytes")] Vec<u8>, Signature),
+}
+
+/// A delivered value and its transferable proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CbcOutput {
+    #[serde(with = "crate::wire::bytes")]
+    pub value: Vec<u8>,
+    pub proof: Signature,
+}
+
+pub type CbcStep = Step<CbcMessage, CbcOutput>;
+
+/// External validity: honest parties sign only values that pass it.
+pub type Validator = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+fn signed_statement(id: &InstanceId, value: &[u8]) -> Vec<u8> {
+    statement(&[&id.to_bytes(), value])
+}
+
+/// Checks a consistent-broadcast proof against the public keys alone.
+pub fn verify_proof(public: &PublicKeys, id: &InstanceId, value: &[u8], proof: &Signature) -> bool {
+    public.echo.verify(DST, &signed_statement(id, value), proof)
+}
+
+pub struct ConsistentBroadcast {
+    info: Arc<NetworkInfo>,
+    id: InstanceId,
+    sender: PartyId,
+    validator: Validator,
+    /// Digest of the value we signed (at most one per instance).
+    echoed: Option<[u8; 32]>,
+    /// The sender's own value, while it collects shares.
+    proposing: Option<Vec<u8>>,
+    shares: BTreeMap<PartyId, SignatureShare>,
+    finalized: bool,
+    delivered: bool,
+}
+
+impl ConsistentBroadcast {
+    pub fn new(
+        info: Arc<NetworkInfo>,
+        id: InstanceId,
+        sender: PartyId,
+        validator: Validator,
+    ) -> Self {
+        ConsistentBroadcast {
+            info,
+            id,
+            sender,
+            validator,
+            echoed: None,
+            proposing: None,
+            shares: BTreeMap::new(),
+            finalized: false,
+            delivered: false,
+        }
+    }
+
+    pub fn id(&self) -> &InstanceId {
+        &self.id
+    }
+
+    fn handle_echo(&mut self, from: PartyId, share: SignatureShare, step: &mut CbcStep) {
+        if self.info.id != self.sender || self.finalized {
+            return;
+        }
+        let Some(value) = self.proposing.clone() else {
+            return;
+        };
+        if share.id != from {
+            step.fault(Fault::new(from, FaultKind::ShareOfAnotherParty));
+            return;
+        }
+        self.shares.entry(from).or_insert(share);
+        if self.shares.len() < self.info.echo_quorum() {
+            return;
+        }
+        let msg = signed_statement(&self.id, &value);
+        let shares: Vec<SignatureShare> = self.shares.values().cloned().collect();
+        match self.info.public.echo.combine(DST, &msg, &shares) {
+            Ok(combined) => {
+                self.blame(&combined.faulty, step);
+                self.finalized = true;
+                self.shares.clear();
+                step.broadcast(CbcMessage::Final(value, combined.value));
+            }
+            Err(crate::crypto::CombineError::NotEnoughValidShares { faulty, .. }) => {
+                self.blame(&faulty, step);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn blame(&mut self, faulty: &[PartyId], step: &mut CbcStep) {
+        for &p in faulty {
+            self.shares.remove(&p);
+            step.fault(Fault::new(p, FaultKind::InvalidSignatureShare));
+        }
+    }
+}
+
+impl Protocol for ConsistentBroadcast {
+    type Input = Vec<u8>;
+    type Message = CbcMessage;
+    type Output = CbcOutput;
+
+    fn our_id(&self) -> PartyId {
+        self.info.id
+    }
+
+    fn handle_input(&mut self, value: Vec<u8>, _rng: &mut dyn RngCore) -> CbcStep {
+        let mut step = Step::new();
+        if self.info.id == self.sender && self.proposing.is_none() {
+            self.proposing = Some(value.clone());
+            step.broadcast(CbcMessage::Send(value));
+        }
+        step
+    }
+
+    fn handle_message(
+        &mut self,
+        from: PartyId,
+        msg: CbcMessage,
+        _rng: &mut dyn RngCore,
+    ) -> CbcStep {
+        let mut step = Step::new();
+        match msg {
+            CbcMessage::Send(value) => {
+                if from != self.sender {
+                    step.fault(Fault::new(from, FaultKind::NotTheSender));
+                    return step;
+                }
+                let d = digest(&value);
+                match self.echoed {
+                    Some(prev) if prev != d => {
+                        step.fault(Fault::new(from, FaultKind::Equivocation))
+                    }
+                    Some(_) => {}
+                    None if !(self.validator)(&value) => {
+                        step.fault(Fault::new(from, FaultKind::InvalidValue))
+                    }
+                    None => {
+                        self.echoed = Some(d);
+                        let share = self
+                            .info
+                            .secret
+                            .echo
+                            .sign(DST, &signed_statement(&self.id, &value));
+                        step.send(self.sender, CbcMessage::Echo(share));
+                    }
+                }
+            }
+            CbcMessage::Echo(share) => self.handle_echo(from, share, &mut step),
+            CbcMessage::Final(value, proof) => {
+                if self.delivered {
+                    return step;
+                }
+                if !verify_proof(&self.info.public, &self.id, &value, &proof) {
+                    step.fault(Fault::new(from, FaultKind::InvalidSignature));
+                    return step;
+                }
+                self.delivered = true;
+                self.proposing = None;
+                step.output(CbcOutput { value, proof });
+            }
+        }
+        step
+    }
+
+    fn terminated(&self) -> bool {
+        self.delivered
+    }
+}
+
+impl ConsistentBroadcast {
+    /// The cluster's public keys (to check proofs this instance delivered).
+    pub fn info_public(&self) -> PublicKeys {
+        self.info.public.clone()
+    }
+}

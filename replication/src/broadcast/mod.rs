@@ -1,0 +1,4 @@
+//! Broadcast primitives: reliable (Bracha) and verifiable consistent (echo) broadcast.
+
+pub mod consistent;
+pub mod reliable;

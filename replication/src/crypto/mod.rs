@@ -1,0 +1,166 @@
+//! The cryptography the protocols need, behind object-safe traits so the same state machines run
+//! over the real schemes of `threshold` and over a fast deterministic stand-in in the simulator
+//! (with the same failure behaviour: invalid shares are detected and named).
+//!
+//! Shares, signatures and ciphertexts travel as opaque bytes; each scheme parses its own.
+
+pub mod share_set;
+#[cfg(feature = "sim")]
+pub mod standin;
+
+use crate::PartyId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// A combined value and the parties whose shares were found invalid on the way (the same shape
+/// as `threshold::combine::Combined`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Combined<T> {
+    pub value: T,
+    pub faulty: Vec<PartyId>,
+}
+
+/// Why shares could not be combined (mirrors `threshold::combine::CombineError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CombineError {
+    #[error("{needed} shares are needed, {got} distinct ones were given")]
+    NotEnoughShares { needed: usize, got: usize },
+    #[error("{needed} valid shares are needed, {valid} remain (faulty: {faulty:?})")]
+    NotEnoughValidShares {
+        needed: usize,
+        valid: usize,
+        faulty: Vec<PartyId>,
+        unproven: Vec<PartyId>,
+    },
+}
+
+/// A share of a threshold signature, made by party `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignatureShare {
+    pub id: PartyId,
+    #[serde(with = "crate::wire::bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// A combined threshold signature.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Signature(#[serde(with = "crate::wire::bytes")] pub Vec<u8>);
+
+/// A share of a threshold decryption, made by party `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DecryptionShare {
+    pub id: PartyId,
+    #[serde(with = "crate::wire::bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// The public side of a threshold signature scheme needing `required()` shares. Signatures are
+/// unique (BLS), so hashing a combined signature gives a common coin.
+pub trait ThresholdPublic: Send + Sync {
+    fn required(&self) -> usize;
+    fn verify_share(&self, dst: &[u8], msg: &[u8], share: &SignatureShare) -> bool;
+    fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool;
+    /// Optimistic combining: the result verifies; shares found invalid are named in `faulty`.
+    fn combine(
+        &self,
+        dst: &[u8],
+        msg: &[u8],
+        shares: &[SignatureShare],
+    ) -> Result<Combined<Signature>, CombineError>;
+}
+
+/// One party's share of a threshold signing key.
+pub trait ThresholdSigner: Send + Sync {
+    fn sign(&self, dst: &[u8], msg: &[u8]) -> SignatureShare;
+}
+
+/// The public side of threshold encryption (`t+1` shares open a ciphertext).
+pub trait DecryptionPublic: Send + Sync {
+    /// Public validity of a ciphertext (checked before it is ordered).
+    fn validate(&self, ciphertext: &[u8]) -> bool;
+    fn verify_share(&self, ciphertext: &[u8], share: &DecryptionShare) -> bool;
+    fn open(
+        &self,
+        ciphertext: &[u8],
+        shares: &[DecryptionShare],
+    ) -> Result<Combined<Vec<u8>>, CombineError>;
+}
+
+/// One party's share of the decryption key.
+pub trait DecryptionSecret: Send + Sync {
+    /// `None` for an invalid ciphertext.
+    fn share(&self, ciphertext: &[u8]) -> Option<DecryptionShare>;
+}
+
+/// Individual (Ed25519) signatures of each replica.
+pub trait IndividualVerifier: Send + Sync {
+    fn verify(&self, party: PartyId, msg: &[u8], signature: &[u8]) -> bool;
+}
+
+pub trait IndividualSigner: Send + Sync {
+    fn sign(&self, msg: &[u8]) -> Vec<u8>;
+}
+
+/// Everything public about a cluster: enough to verify any share, signature or proof.
+#[derive(Clone)]
+pub struct PublicKeys {
+    pub n: usize,
+    pub t: usize,
+    /// `t+1`: the common coin and ABBA's pre-processing justifications.
+    pub coin: Arc<dyn ThresholdPublic>,
+    /// `n-t`: ABBA's vote justifications and decisions.
+    pub vote: Arc<dyn ThresholdPublic>,
+    /// `ceil((n+t+1)/2)`: consistent broadcast.
+    pub echo: Arc<dyn ThresholdPublic>,
+    pub encryption: Arc<dyn DecryptionPublic>,
+    pub replicas: Arc<dyn IndividualVerifier>,
+}
+
+/// One replica's secrets.
+#[derive(Clone)]
+pub struct SecretKeys {
+    pub id: PartyId,
+    pub coin: Arc<dyn ThresholdSigner>,
+    pub vote: Arc<dyn ThresholdSigner>,
+    pub echo: Arc<dyn ThresholdSigner>,
+    pub decryption: Arc<dyn DecryptionSecret>,
+    pub signing: Arc<dyn IndividualSigner>,
+}
+
+/// What a protocol instance knows about its cluster and itself.
+#[derive(Clone)]
+pub struct NetworkInfo {
+    pub id: PartyId,
+    pub public: PublicKeys,
+    pub secret: SecretKeys,
+}
+
+impl NetworkInfo {
+    pub fn n(&self) -> usize {
+        self.public.n
+    }
+    pub fn t(&self) -> usize {
+        self.public.t
+    }
+    /// `n - t`: the number of parties that certainly answer.
+    pub fn quorum(&self) -> usize {
+        self.public.n - self.public.t
+    }
+    /// `ceil((n+t+1)/2)`: two sets this large intersect in an honest party.
+    pub fn echo_quorum(&self) -> usize {
+        (self.public.n + self.public.t + 2) / 2
+    }
+}
+
+/// The coin value of a (unique) combined coin signature.
+pub fn coin_value(signature: &Signature) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"replication/coin-value");
+    hasher.update(&signature.0);
+    hasher.finalize().into()
+}
+
+pub fn digest(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}

@@ -1,0 +1,27 @@
+//! Asynchronous Byzantine broadcast and agreement for the replicated CA (DESIGN.md §4), as pure
+//! state machines: reliable broadcast, verifiable consistent broadcast, binary agreement (ABBA)
+//! and multi-valued validated agreement, with the cryptography behind a small interface
+//! ([`crypto`]). Nothing here does I/O, reads a clock or spawns a task: every protocol takes
+//! inputs and messages and returns a [`Step`] of messages to send, outputs and observed faults.
+//! With the `sim` feature the crate also carries the deterministic adversarial simulator and a
+//! fast stand-in for the threshold schemes (test support).
+
+pub mod agreement;
+pub mod atomic;
+pub mod broadcast;
+pub mod crypto;
+pub mod fault;
+pub mod id;
+pub mod protocol;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod step;
+pub mod wire;
+
+pub use fault::{Fault, FaultKind};
+pub use id::InstanceId;
+pub use protocol::Protocol;
+pub use step::{Step, Target, TargetedMessage};
+
+/// A replica's number within the cluster, `0..n` (the same numbering as `threshold`).
+pub type PartyId = usize;

@@ -1,0 +1,418 @@
+//! One simulated run: nodes, the in-flight messages, the adversarial scheduler and the faulty
+//! nodes' behaviour.
+
+use super::adversary::{Behaviour, SchedulerKind, honest_parties};
+use super::byzantine::{Adversarial, flip_bit};
+use super::{Campaign, Scenario, SimCluster, deal};
+use crate::crypto::NetworkInfo;
+use crate::step::{Step, Target};
+use crate::{Fault, PartyId, Protocol, wire};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+/// Runs that have not finished after this many deliveries count as not terminating.
+const MAX_DELIVERIES: u64 = 3_000_000;
+/// How many received messages a replaying Byzantine node remembers.
+const REPLAY_LOG: usize = 256;
+
+enum Payload<M> {
+    Typed(M),
+    /// Raw bytes on the wire (garbage, or a tampered encoding): goes through the decode path.
+    Raw(Vec<u8>),
+}
+
+struct InFlight<M> {
+    from: PartyId,
+    to: PartyId,
+    payload: Payload<M>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Honest,
+    /// Honest until `at` deliveries have happened overall.
+    Crashing {
+        at: u64,
+    },
+    Byzantine(Behaviour),
+}
+
+/// The state of a finished run, for the property checks.
+pub struct RunReport<P: Protocol> {
+    pub seed: u64,
+    pub n: usize,
+    pub t: usize,
+    pub nodes: Vec<P>,
+    pub inputs: Vec<Vec<P::Input>>,
+    pub outputs: Vec<Vec<P::Output>>,
+    /// Faults reported by non-Byzantine nodes, with the reporter.
+    pub faults: Vec<(PartyId, Fault)>,
+    pub byzantine: Vec<PartyId>,
+    pub crashed: Vec<PartyId>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub deliveries: u64,
+    /// Every honest node finished (per [`Scenario::done`]).
+    pub finished: bool,
+    /// Why the run stopped early, if it did.
+    pub stuck: Option<String>,
+}
+
+impl<P: Protocol> RunReport<P> {
+    /// Nodes that were honest throughout (neither Byzantine nor crashed).
+    pub fn honest_nodes(&self) -> Vec<PartyId> {
+        let mut faulty = self.byzantine.clone();
+        faulty.extend(&self.crashed);
+        honest_parties(self.n, &faulty)
+    }
+}
+
+pub struct Simulation<P: Protocol> {
+    seed: u64,
+    n: usize,
+    t: usize,
+    rng: ChaCha8Rng,
+    cluster: Box<dyn SimCluster>,
+    nodes: Vec<P>,
+    keys: Vec<Arc<NetworkInfo>>,
+    roles: Vec<Role>,
+    inputs: Vec<Vec<P::Input>>,
+    outputs: Vec<Vec<P::Output>>,
+    faults: Vec<(PartyId, Fault)>,
+    queue: Vec<InFlight<P::Message>>,
+    scheduler: SchedulerKind,
+    victim: PartyId,
+    group: Vec<bool>,
+    heal_at: u64,
+    replay_log: Vec<Vec<P::Message>>,
+    deliveries: u64,
+    messages: u64,
+    bytes: u64,
+    count_bytes: bool,
+}
+
+impl<P> Simulation<P>
+where
+    P: Protocol<Message: Adversarial, Input: Clone>,
+{
+    pub fn new<S: Scenario<P = P>>(scenario: &S, campaign: &Campaign, seed: u64) -> Self {
+        let (n, t) = (campaign.n, campaign.t);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cluster = deal(campaign.crypto, n, t, &mut rng);
+        let adversary = campaign.adversary;
+        let mut parties: Vec<PartyId> = (0..n).collect();
+        parties.shuffle(&mut rng);
+        let faulty: Vec<PartyId> = parties[..adversary.faulty_count(t)].to_vec();
+        let roles: Vec<Role> = (0..n)
+            .map(|p| {
+                if !faulty.contains(&p) {
+                    return Role::Honest;
+                }
+                match adversary.behaviour {
+                    Behaviour::CrashFromStart => Role::Crashing { at: 0 },
+                    Behaviour::CrashAtRandomStep => Role::Crashing {
+                        at: rng.gen_range(0..(20 * n * n) as u64),
+                    },
+                    b => Role::Byzantine(b),
+                }
+            })
+            .collect();
+        let honest = honest_parties(n, &faulty);
+        let victim = honest[rng.gen_range(0..honest.len())];
+        let group: Vec<bool> = (0..n).map(|_| rng.r#gen()).collect();
+        let heal_at = rng.gen_range(0..(50 * n * n) as u64);
+        let keys: Vec<Arc<NetworkInfo>> = (0..n).map(|id| cluster.network_info(id)).collect();
+        let nodes: Vec<P> = keys
+            .iter()
+            .map(|k| scenario.create(k.clone(), cluster.as_ref()))
+            .collect();
+        let inputs: Vec<Vec<P::Input>> = (0..n)
+            .map(|id| {
+                let is_honest = !matches!(roles[id], Role::Byzantine(_));
+                scenario.inputs(id, is_honest, cluster.as_ref(), &mut rng)
+            })
+            .collect();
+        Simulation {
+            seed,
+            n,
+            t,
+            rng,
+            cluster,
+            nodes,
+            keys,
+            roles,
+            inputs,
+            outputs: vec![Vec::new(); n],
+            faults: Vec::new(),
+            queue: Vec::new(),
+            scheduler: adversary.scheduler,
+            victim,
+            group,
+            heal_at,
+            replay_log: vec![Vec::new(); n],
+            deliveries: 0,
+            messages: 0,
+            bytes: 0,
+            count_bytes: campaign.count_bytes,
+        }
+    }
+
+    pub fn cluster(&self) -> &dyn SimCluster {
+        self.cluster.as_ref()
+    }
+
+    fn alive(&self, id: PartyId) -> bool {
+        match self.roles[id] {
+            Role::Crashing { at } => self.deliveries < at,
+            _ => true,
+        }
+    }
+
+    fn finished<S: Scenario<P = P>>(&self, scenario: &S, honest: &[PartyId]) -> bool {
+        honest
+            .iter()
+            .all(|&id| scenario.done(&self.nodes[id], &self.outputs[id], &self.inputs, honest))
+    }
+
+    /// Runs until every honest node is done, nothing is left to deliver, or the delivery budget
+    /// is spent.
+    pub fn run<S: Scenario<P = P>>(mut self, scenario: &S) -> RunReport<P> {
+        for id in 0..self.n {
+            if !self.alive(id) {
+                continue;
+            }
+            for input in self.inputs[id].clone() {
+                let step = self.nodes[id].handle_input(input, &mut self.rng);
+                self.dispatch(id, step);
+            }
+        }
+        let mut stuck = None;
+        let honest: Vec<PartyId> = (0..self.n).filter(|&id| self.roles[id] == Role::Honest).collect();
+        loop {
+            // Checking every step is costly for long-running protocols; a few extra deliveries
+            // after everyone is done change nothing.
+            if (self.deliveries % 8 == 0 || self.queue.is_empty()) && self.finished(scenario, &honest) {
+                break;
+            }
+            if self.queue.is_empty() {
+                stuck = Some(self.stuck("no message left to deliver"));
+                break;
+            }
+            if self.deliveries >= MAX_DELIVERIES {
+                stuck = Some(self.stuck("delivery budget exhausted"));
+                break;
+            }
+            let index = self.pick();
+            let InFlight { from, to, payload } = self.queue.swap_remove(index);
+            self.deliveries += 1;
+            if !self.alive(to) {
+                continue;
+            }
+            let message = match payload {
+                Payload::Typed(m) => m,
+                Payload::Raw(bytes) => match wire::decode(from, &bytes) {
+                    Ok(m) => m,
+                    Err(fault) => {
+                        self.record_faults(to, &[fault]);
+                        continue;
+                    }
+                },
+            };
+            if matches!(self.roles[to], Role::Byzantine(Behaviour::Replay)) {
+                let log = &mut self.replay_log[to];
+                if log.len() < REPLAY_LOG {
+                    log.push(message.clone());
+                }
+            }
+            let step = self.nodes[to].handle_message(from, message, &mut self.rng);
+            self.dispatch(to, step);
+        }
+        let crashed = (0..self.n)
+            .filter(|&id| matches!(self.roles[id], Role::Crashing { .. }))
+            .collect();
+        let byzantine = (0..self.n)
+            .filter(|&id| matches!(self.roles[id], Role::Byzantine(_)))
+            .collect();
+        RunReport {
+            seed: self.seed,
+            n: self.n,
+            t: self.t,
+            nodes: self.nodes,
+            inputs: self.inputs,
+            outputs: self.outputs,
+            faults: self.faults,
+            byzantine,
+            crashed,
+            messages: self.messages,
+            bytes: self.bytes,
+            deliveries: self.deliveries,
+            finished: stuck.is_none(),
+            stuck,
+        }
+    }
+
+    fn stuck(&self, why: &str) -> String {
+        let waiting: Vec<PartyId> = (0..self.n)
+            .filter(|&id| self.roles[id] == Role::Honest && !self.nodes[id].terminated())
+            .collect();
+        format!(
+            "termination: {why} after {} deliveries; unfinished honest nodes {waiting:?}",
+            self.deliveries
+        )
+    }
+
+    fn record_faults(&mut self, reporter: PartyId, faults: &[Fault]) {
+        if !matches!(self.roles[reporter], Role::Byzantine(_)) {
+            self.faults.extend(faults.iter().map(|f| (reporter, *f)));
+        }
+    }
+
+    /// The index of the next message to deliver, as the adversary chooses.
+    fn pick(&mut self) -> usize {
+        let len = self.queue.len();
+        match self.scheduler {
+            SchedulerKind::Random => self.rng.gen_range(0..len),
+            SchedulerKind::StarveOne => {
+                let victim = self.victim;
+                self.preferred(|m| m.from != victim && m.to != victim)
+            }
+            SchedulerKind::CoinLast => self.preferred(|m| match &m.payload {
+                Payload::Typed(message) => !message.is_coin_share(),
+                Payload::Raw(_) => true,
+            }),
+            SchedulerKind::Partition => {
+                if self.deliveries >= self.heal_at {
+                    self.rng.gen_range(0..len)
+                } else {
+                    let group = self.group.clone();
+                    self.preferred(|m| group[m.from] == group[m.to])
+                }
+            }
+        }
+    }
+
+    /// A random message satisfying `allowed`, or any message if none does (eventual delivery).
+    fn preferred(&mut self, allowed: impl Fn(&InFlight<P::Message>) -> bool) -> usize {
+        let len = self.queue.len();
+        for _ in 0..32 {
+            let i = self.rng.gen_range(0..len);
+            if allowed(&self.queue[i]) {
+                return i;
+            }
+        }
+        let candidates: Vec<usize> = (0..len).filter(|&i| allowed(&self.queue[i])).collect();
+        if candidates.is_empty() {
+            self.rng.gen_range(0..len)
+        } else {
+            candidates[self.rng.gen_range(0..candidates.len())]
+        }
+    }
+
+    fn push(&mut self, from: PartyId, to: PartyId, payload: Payload<P::Message>) {
+        self.messages += 1;
+        if self.count_bytes {
+            self.bytes += match &payload {
+                Payload::Typed(m) => wire::encode(m).map(|b| b.len() as u64).unwrap_or(0),
+                Payload::Raw(b) => b.len() as u64,
+            };
+        }
+        self.queue.push(InFlight { from, to, payload });
+    }
+
+    fn recipients(&self, target: Target) -> Vec<PartyId> {
+        match target {
+            Target::All => (0..self.n).collect(),
+            Target::Node(id) if id < self.n => vec![id],
+            Target::Node(_) => Vec::new(),
+        }
+    }
+
+    /// Sends a node's step according to its role.
+    fn dispatch(&mut self, id: PartyId, step: Step<P::Message, P::Output>) {
+        self.outputs[id].extend(step.output);
+        self.record_faults(id, &step.faults);
+        if !self.alive(id) {
+            return;
+        }
+        let behaviour = match self.roles[id] {
+            Role::Byzantine(b) => b,
+            _ => Behaviour::None,
+        };
+        for tm in step.messages {
+            let recipients = self.recipients(tm.target);
+            match behaviour {
+                Behaviour::Silent => {}
+                Behaviour::Equivocate => {
+                    for to in recipients {
+                        let m = if self.rng.r#gen() {
+                            tm.message
+                                .equivocate(&self.keys[id], &mut self.rng)
+                                .unwrap_or_else(|| tm.message.clone())
+                        } else {
+                            tm.message.clone()
+                        };
+                        self.push(id, to, Payload::Typed(m));
+                    }
+                }
+                Behaviour::InvalidShares => {
+                    let corrupted = if self.rng.gen_bool(0.75) {
+                        tm.message.corrupt(&self.keys[id], &mut self.rng)
+                    } else {
+                        None
+                    };
+                    let m = corrupted.unwrap_or(tm.message);
+                    for to in recipients {
+                        self.push(id, to, Payload::Typed(m.clone()));
+                    }
+                }
+                Behaviour::Replay => {
+                    for to in recipients {
+                        self.push(id, to, Payload::Typed(tm.message.clone()));
+                    }
+                    let log = &self.replay_log[id];
+                    if !log.is_empty() && self.rng.r#gen() {
+                        let old = log[self.rng.gen_range(0..log.len())].clone();
+                        let to = self.rng.gen_range(0..self.n);
+                        self.push(id, to, Payload::Typed(old));
+                    }
+                }
+                Behaviour::Garbage => {
+                    for to in recipients {
+                        if self.rng.gen_bool(0.3) {
+                            let bytes = self.garbage(&tm.message);
+                            self.push(id, to, Payload::Raw(bytes));
+                        }
+                        self.push(id, to, Payload::Typed(tm.message.clone()));
+                    }
+                }
+                _ => {
+                    for to in recipients {
+                        self.push(id, to, Payload::Typed(tm.message.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn garbage(&mut self, message: &P::Message) -> Vec<u8> {
+        match self.rng.gen_range(0..3) {
+            0 => {
+                let len = self.rng.gen_range(0..64);
+                (0..len).map(|_| self.rng.r#gen()).collect()
+            }
+            1 => {
+                let mut bytes = wire::encode(message).unwrap_or_default();
+                flip_bit(&mut bytes, &mut self.rng);
+                bytes
+            }
+            _ => {
+                let mut bytes = wire::encode(message).unwrap_or_default();
+                let keep = self.rng.gen_range(0..=bytes.len());
+                bytes.truncate(keep);
+                bytes
+            }
+        }
+    }
+}

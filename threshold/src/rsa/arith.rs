@@ -1,0 +1,193 @@
+//! Big-integer helpers: fixed-width encodings, conversions between the constant-time
+//! (crypto-bigint) and variable-time (num-bigint) representations, and the arithmetic on public
+//! exponents used when combining shares and checking proofs.
+
+use crypto_bigint::{BoxedUint, Limb, Resize, modular::BoxedMontyForm};
+use num_bigint::{BigInt, BigUint};
+use num_traits::{One, Zero};
+use zeroize::Zeroizing;
+
+/// `bits` rounded up to whole limbs: the precision a `BoxedUint` of that size gets.
+pub(crate) fn limb_bits(bits: u32) -> u32 {
+    bits.div_ceil(Limb::BITS).max(1) * Limb::BITS
+}
+
+/// A copy of `x` at `bits` of precision (truncated if `x` does not fit). Constant time in `x`.
+pub(crate) fn resized(x: &BoxedUint, bits: u32) -> BoxedUint {
+    Resize::resize_unchecked(x, bits)
+}
+
+/// `x` as exactly `len` big-endian bytes. The caller guarantees `x < 2^(8 len)`; higher bytes
+/// would be dropped.
+pub(crate) fn to_fixed_be(x: &BoxedUint, len: usize) -> Vec<u8> {
+    // The full-width encoding may be secret (key shares), so it is wiped after copying.
+    let full = Zeroizing::new(x.to_be_bytes().into_vec());
+    let mut out = vec![0u8; len];
+    if full.len() >= len {
+        out.copy_from_slice(&full[full.len() - len..]);
+    } else {
+        out[len - full.len()..].copy_from_slice(&full);
+    }
+    out
+}
+
+/// Public big-endian bytes (leading zeros allowed) as a `BoxedUint` of `bits_precision` bits, or
+/// `None` if the value does not fit.
+pub(crate) fn from_be_public(bytes: &[u8], bits_precision: u32) -> Option<BoxedUint> {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let significant = &bytes[first..];
+    if significant.len() * 8 > limb_bits(bits_precision) as usize {
+        return None;
+    }
+    let value = BoxedUint::from_be_slice(significant, limb_bits(bits_precision)).ok()?;
+    (value.bit_width_vartime() <= bits_precision).then_some(value)
+}
+
+/// A public non-negative integer as a `BoxedUint` just wide enough to hold it.
+pub(crate) fn biguint_to_boxed(x: &BigUint) -> BoxedUint {
+    BoxedUint::from_be_slice_vartime(&x.to_bytes_be())
+}
+
+/// A public `BoxedUint` as a `BigUint`.
+#[cfg(test)]
+pub(crate) fn boxed_to_biguint(x: &BoxedUint) -> BigUint {
+    BigUint::from_bytes_be(&x.to_be_bytes())
+}
+
+/// `n!`.
+pub(crate) fn factorial(n: usize) -> BigUint {
+    (1..=n as u64).fold(BigUint::one(), |acc, i| acc * i)
+}
+
+/// `base^exp` for a public exponent, in variable time: plain square-and-multiply for short
+/// exponents (those in combining are a few bits to a few hundred bits), the windowed ladder for
+/// long ones.
+pub(crate) fn pow_public(base: &BoxedMontyForm, exp: &BigUint) -> BoxedMontyForm {
+    let bits = exp.bits();
+    if bits == 0 {
+        return BoxedMontyForm::one(base.params());
+    }
+    if bits > 256 {
+        let e = biguint_to_boxed(exp);
+        return base.pow_bounded_exp(&e, e.bit_width_vartime());
+    }
+    let mut acc = base.clone();
+    for i in (0..bits - 1).rev() {
+        acc = acc.square();
+        if exp.bit(i) {
+            acc = acc.mul(base);
+        }
+    }
+    acc
+}
+
+/// `b1^e1 · b2^e2` for public exponents of at most a few hundred bits, in variable time, with
+/// the squarings shared (Shamir's trick).
+pub(crate) fn pow2_public(
+    b1: &BoxedMontyForm,
+    e1: &BigUint,
+    b2: &BoxedMontyForm,
+    e2: &BigUint,
+) -> BoxedMontyForm {
+    let bits = e1.bits().max(e2.bits());
+    let both = b1.mul(b2);
+    let mut acc = BoxedMontyForm::one(b1.params());
+    for i in (0..bits).rev() {
+        acc = acc.square();
+        match (e1.bit(i), e2.bit(i)) {
+            (true, true) => acc = acc.mul(&both),
+            (true, false) => acc = acc.mul(b1),
+            (false, true) => acc = acc.mul(b2),
+            (false, false) => {}
+        }
+    }
+    acc
+}
+
+/// Shoup's integer Lagrange coefficients for interpolating at 0 from the given distinct nonzero
+/// points: `λ_j = Δ · Π_{j' ≠ j} j' / (j' - j)`, which are integers because `Δ = n!`.
+pub(crate) fn lagrange_at_zero(points: &[u64], delta: &BigUint) -> Vec<BigInt> {
+    let delta = BigInt::from(delta.clone());
+    points
+        .iter()
+        .map(|&j| {
+            let mut num = delta.clone();
+            let mut den = BigInt::one();
+            for &other in points.iter().filter(|&&other| other != j) {
+                num *= BigInt::from(other);
+                den *= BigInt::from(other) - BigInt::from(j);
+            }
+            // Exact: den divides Δ times the product (Shoup, Lemma 1).
+            debug_assert!((&num % &den).is_zero());
+            num / den
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crypto_bigint::{Odd, modular::BoxedMontyParams};
+
+    #[test]
+    fn lagrange_coefficients_interpolate_a_polynomial_times_delta() {
+        // f(X) = 7 + 3X + 5X^2; Σ λ_j f(j) = Δ f(0).
+        let f = |x: i64| 7 + 3 * x + 5 * x * x;
+        let points = [2u64, 5, 9];
+        let delta = factorial(10);
+        let lambdas = lagrange_at_zero(&points, &delta);
+        let sum: BigInt = points
+            .iter()
+            .zip(&lambdas)
+            .map(|(&p, l)| l * BigInt::from(f(p as i64)))
+            .sum();
+        assert_eq!(sum, BigInt::from(delta) * 7);
+    }
+
+    #[test]
+    fn public_pow_matches_num_bigint() {
+        let modulus =
+            BigUint::parse_bytes(b"f0e1d2c3b4a5968778695a4b3c2d1e0f1234567890abcdef1", 16).unwrap();
+        let params = BoxedMontyParams::new_vartime(Odd::new(biguint_to_boxed(&modulus)).unwrap());
+        let base_int = BigUint::from(123_456_789u64);
+        let base = BoxedMontyForm::new(
+            biguint_to_boxed(&base_int).resize_unchecked(params.bits_precision()),
+            &params,
+        );
+        let exps = [
+            BigUint::zero(),
+            BigUint::one(),
+            BigUint::from(65_537u32),
+            BigUint::one() << 300u32,
+        ];
+        for exp in &exps {
+            let got = boxed_to_biguint(&pow_public(&base, exp).retrieve());
+            assert_eq!(got, base_int.modpow(exp, &modulus));
+        }
+        let other_int = BigUint::from(987_654_321u64);
+        let other = BoxedMontyForm::new(
+            biguint_to_boxed(&other_int).resize_unchecked(params.bits_precision()),
+            &params,
+        );
+        for e1 in &exps {
+            for e2 in &exps {
+                let got = boxed_to_biguint(&pow2_public(&base, e1, &other, e2).retrieve());
+                let want =
+                    base_int.modpow(e1, &modulus) * other_int.modpow(e2, &modulus) % &modulus;
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_width_and_parsing_round_trip() {
+        let x = BoxedUint::from(0x0102u32).resize_unchecked(128);
+        assert_eq!(to_fixed_be(&x, 3), vec![0, 1, 2]);
+        assert_eq!(
+            from_be_public(&[0, 0, 1, 2], 64).unwrap(),
+            BoxedUint::from(0x0102u32).resize_unchecked(64)
+        );
+        assert!(from_be_public(&[1; 9], 64).is_none());
+        assert!(from_be_public(&[0x80, 0], 15).is_none());
+    }
+}

@@ -207,7 +207,7 @@ fn verify_names_a_tampered_share_file() {
     // Replace replica 2's RSA share with replica 1's (a valid share, but not replica 2's).
     let foreign = to_json(&share(&out, 1));
     let target = layout::replica_dir(&out, 2).join(layout::RSA_SHARE);
-    std::fs::write(&target, foreign.replace("\"id\": 1", "\"id\": 2").as_bytes()).unwrap();
+    std::fs::write(&target, foreign.replace("\"party\": 1", "\"party\": 2").as_bytes()).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(6);
     let err = dealer::verify::verify(&out, &mut rng).unwrap_err().to_string();
     assert!(err.contains("replica-2/secrets/rsa-share.json"), "{err}");

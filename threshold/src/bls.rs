@@ -1097,7 +1097,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let secrets: Vec<String> = ["coin", "vote", "echo", "encryption"]
             .iter()
-            .map(|k| value[k].as_str().unwrap().to_string())
+            .map(|k| value["data"][k].as_str().unwrap().to_string())
             .collect();
         let debug = format!(
             "{:?} {:?} {:?}",

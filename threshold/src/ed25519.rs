@@ -258,7 +258,7 @@ mod tests {
         let key = generate(&mut rng(7));
         let other = generate(&mut rng(8));
         let mut value: serde_json::Value = serde_json::from_str(&to_json(&key)).unwrap();
-        value["public"] = hex::encode(other.verifying_key().to_bytes()).into();
+        value["data"]["public"] = hex::encode(other.verifying_key().to_bytes()).into();
         assert!(from_json::<SigningKey>(&value.to_string()).is_err());
     }
 
@@ -276,7 +276,7 @@ mod tests {
     fn debug_of_a_signing_key_shows_no_key_material() {
         let key = generate(&mut rng(9));
         let value: serde_json::Value = serde_json::from_str(&to_json(&key)).unwrap();
-        let secret = value["secret"].as_str().unwrap().to_string();
+        let secret = value["data"]["secret"].as_str().unwrap().to_string();
         let debug = format!("{key:?}");
         assert!(
             !debug.contains(&secret) && !debug.contains(&secret[..16]),

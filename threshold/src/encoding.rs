@@ -1,8 +1,10 @@
 //! Versioned serde formats shared by every stored key, share and public description.
 //!
-//! Each stored object is a JSON object whose first two fields are `format` (what it is) and
-//! `version` (of that format), so a reader refuses, with a clear error, a file that is not what it
-//! expects instead of misreading it.
+//! Each stored object is a JSON object `{"format": ..., "version": ..., "data": {...}}`: what it
+//! is, the version of that format, and the value. A reader checks the first two before it looks
+//! at the value, so a file that is not what it expects is refused with a clear error instead of
+//! misread. The value is nested rather than flattened because serde buffers flattened fields in
+//! copies it never wipes, and some values are secret.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use zeroize::Zeroizing;
@@ -36,20 +38,18 @@ struct Header {
 struct EnvelopeRef<'a, T> {
     format: &'static str,
     version: u32,
-    #[serde(flatten)]
-    body: &'a T,
+    data: &'a T,
 }
 
 #[derive(Deserialize)]
 struct Envelope<T> {
-    #[serde(flatten)]
-    body: T,
+    data: T,
 }
 
 /// Serialises `value` with its format header, pretty-printed. The buffer is zeroized on drop
 /// because the value may be secret.
 pub fn to_json<T: Versioned>(value: &T) -> Zeroizing<String> {
-    let envelope = EnvelopeRef { format: T::FORMAT, version: T::VERSION, body: value };
+    let envelope = EnvelopeRef { format: T::FORMAT, version: T::VERSION, data: value };
     // Serialising plain structs of strings and numbers to a String cannot fail.
     Zeroizing::new(serde_json::to_string_pretty(&envelope).expect("in-memory JSON serialisation"))
 }
@@ -74,7 +74,7 @@ pub fn from_json<T: Versioned>(text: &str) -> Result<T, FormatError> {
         format: T::FORMAT,
         reason: e.to_string(),
     })?;
-    Ok(envelope.body)
+    Ok(envelope.data)
 }
 
 /// Serde helper: bytes as lowercase hex.
@@ -134,9 +134,9 @@ mod tests {
 
     #[test]
     fn refuses_another_format_or_version() {
-        let wrong_format = r#"{"format":"itca.other","version":2,"data":"00"}"#;
+        let wrong_format = r#"{"format":"itca.other","version":2,"data":{"data":"00"}}"#;
         assert!(matches!(from_json::<Sample>(wrong_format), Err(FormatError::WrongFormat { .. })));
-        let wrong_version = r#"{"format":"itca.sample","version":3,"data":"00"}"#;
+        let wrong_version = r#"{"format":"itca.sample","version":3,"data":{"data":"00"}}"#;
         assert!(matches!(
             from_json::<Sample>(wrong_version),
             Err(FormatError::UnsupportedVersion { found: 3, .. })

@@ -94,6 +94,8 @@ pub enum SealError {
     Combine(#[from] CombineError),
     #[error("verified shares give a key that does not open the request: its sender malformed it")]
     Undecryptable { faulty: Vec<PartyId> },
+    #[error("this blsttc build no longer draws its encryption randomness as seal expects; refusing to seal")]
+    UnsupportedBlsttc,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +498,7 @@ pub fn seal<R: RngCore + CryptoRng + ?Sized>(
     }
     let mut request_key = Zeroizing::new([0u8; KEY_LEN]);
     rng.fill_bytes(request_key.as_mut());
-    let (ciphertext, r) = encrypt_key(key, &request_key, rng);
+    let (ciphertext, r) = encrypt_key(key, &request_key, rng)?;
     let bytes = ciphertext.to_bytes();
     let cipher = aead_cipher(request_key.as_ref());
     let ad = associated_data(label, &bytes);
@@ -524,12 +526,12 @@ pub fn seal<R: RngCore + CryptoRng + ?Sized>(
 /// (`U = r·g`), which the proof of knowledge needs. blsttc draws `r` inside
 /// `encrypt_with_rng`; recording the random bytes it consumes and replaying them into the same
 /// `Fr::random` recovers it. The result is checked against `U`, so a change in blsttc's
-/// internals fails loudly (in tests) rather than producing unprovable requests.
+/// internals gives an error rather than an unprovable request.
 fn encrypt_key<R: RngCore + ?Sized>(
     key: &EncryptionPublicKey,
     request_key: &[u8; KEY_LEN],
     rng: &mut R,
-) -> (Ciphertext, Fr) {
+) -> Result<(Ciphertext, Fr), SealError> {
     let mut recording = Recording {
         inner: rng,
         log: Zeroizing::new(Vec::with_capacity(256)),
@@ -541,11 +543,10 @@ fn encrypt_key<R: RngCore + ?Sized>(
         log: &recording.log,
     });
     let u = (G1Affine::generator() * r).to_affine().to_compressed();
-    assert!(
-        ciphertext.to_bytes()[..PK_SIZE] == u[..],
-        "blsttc's encrypt_with_rng no longer draws r as Fr::random: update seal::encrypt_key"
-    );
-    (ciphertext, r)
+    if ciphertext.to_bytes()[..PK_SIZE] != u[..] {
+        return Err(SealError::UnsupportedBlsttc);
+    }
+    Ok((ciphertext, r))
 }
 
 /// Passes random bytes through and keeps a (zeroized) copy.
@@ -931,7 +932,7 @@ mod tests {
         // Even with a valid proof for the transformed ciphertext (only the sender, who knows r,
         // could make one) the pairing check refuses it.
         let mut g = rng(6);
-        let (ciphertext, r) = encrypt_key(&key, &[9u8; KEY_LEN], &mut g);
+        let (ciphertext, r) = encrypt_key(&key, &[9u8; KEY_LEN], &mut g).unwrap();
         let (u, w, v) = split(&ciphertext);
         let transformed = join(&u, &w, &sha3_256(&v));
         let bytes = transformed.to_bytes();
@@ -1143,7 +1144,7 @@ mod tests {
         // proof (she knows r): the request validates, yet cannot be opened.
         let make = |commit_to: &[u8; KEY_LEN], body_key: &[u8; KEY_LEN], seed| {
             let mut g = rng(seed);
-            let (ciphertext, r) = encrypt_key(&key, &real_key, &mut g);
+            let (ciphertext, r) = encrypt_key(&key, &real_key, &mut g).unwrap();
             let bytes = ciphertext.to_bytes();
             let body = aead_cipher(body_key)
                 .encrypt(

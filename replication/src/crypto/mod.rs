@@ -5,6 +5,7 @@
 //! Shares, signatures and ciphertexts travel as opaque bytes; each scheme parses its own.
 
 pub mod share_set;
+pub mod threshold_backend;
 #[cfg(feature = "sim")]
 pub mod standin;
 

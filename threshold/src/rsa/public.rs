@@ -325,7 +325,7 @@ mod tests {
     ) -> Result<ThresholdRsaPublic, crate::encoding::FormatError> {
         let text = to_json(&dealing(4, 1).public);
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        edit(&mut value);
+        edit(&mut value["data"]);
         from_json(&value.to_string())
     }
 

@@ -274,7 +274,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let with = |field: &str, v: serde_json::Value| {
             let mut value = value.clone();
-            value[field] = v;
+            value["data"][field] = v;
             from_json::<RsaKeyShare>(&value.to_string())
         };
         assert!(with("party", 4.into()).is_err());

@@ -1,0 +1,237 @@
+//! The real cryptography: the protocols' crypto traits implemented over the `threshold` crate
+//! (BLS12-381 threshold signatures and coin, threshold encryption of sealed requests, Ed25519
+//! replica keys). Shares and signatures travel as their compressed curve points; anything that
+//! does not parse is simply invalid (and so attributed to its sender by the protocols).
+
+use super::*;
+use threshold::bls::{BlsKeyShare, BlsKeyShares, BlsPublicKeySet, BlsPublicKeys, BlsSignature, BlsSignatureShare};
+use threshold::seal::{self, EncryptionKeyShare, EncryptionPublicKey, SealError, SealedRequest};
+
+fn to_bls_share(share: &SignatureShare) -> Option<BlsSignatureShare> {
+    let bytes: [u8; 96] = share.bytes.as_slice().try_into().ok()?;
+    let point = blsttc::SignatureShare::from_bytes(bytes).ok()?;
+    Some(BlsSignatureShare { id: share.id, share: point })
+}
+
+fn to_bls_signature(signature: &Signature) -> Option<BlsSignature> {
+    BlsSignature::from_bytes(signature.0.as_slice().try_into().ok()?)
+}
+
+/// A BLS threshold key set as a [`ThresholdPublic`].
+pub struct BlsPublic(pub BlsPublicKeySet);
+
+impl ThresholdPublic for BlsPublic {
+    fn required(&self) -> usize {
+        self.0.required()
+    }
+
+    fn verify_share(&self, dst: &[u8], msg: &[u8], share: &SignatureShare) -> bool {
+        to_bls_share(share).is_some_and(|s| self.0.verify_share(dst, msg, &s))
+    }
+
+    fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
+        to_bls_signature(signature).is_some_and(|s| self.0.verify(dst, msg, &s))
+    }
+
+    fn combine(
+        &self,
+        dst: &[u8],
+        msg: &[u8],
+        shares: &[SignatureShare],
+    ) -> Result<Combined<Signature>, CombineError> {
+        // Shares that do not even parse are faulty before any curve arithmetic.
+        let mut unparsable = Vec::new();
+        let mut parsed = Vec::with_capacity(shares.len());
+        for share in shares {
+            match to_bls_share(share) {
+                Some(s) => parsed.push(s),
+                None => unparsable.push(share.id),
+            }
+        }
+        match self.0.combine(dst, msg, &parsed) {
+            Ok(c) => {
+                let mut faulty = unparsable;
+                faulty.extend(c.faulty);
+                Ok(Combined { value: Signature(c.value.to_bytes().to_vec()), faulty })
+            }
+            Err(threshold::combine::CombineError::NotEnoughShares { needed, got }) => {
+                if unparsable.is_empty() {
+                    Err(CombineError::NotEnoughShares { needed, got })
+                } else {
+                    Err(CombineError::NotEnoughValidShares { needed, valid: got, faulty: unparsable, unproven: Vec::new() })
+                }
+            }
+            Err(threshold::combine::CombineError::NotEnoughValidShares { needed, valid, faulty, unproven }) => {
+                let mut all = unparsable;
+                all.extend(faulty);
+                Err(CombineError::NotEnoughValidShares { needed, valid, faulty: all, unproven })
+            }
+        }
+    }
+}
+
+/// One party's BLS key share as a [`ThresholdSigner`].
+pub struct BlsSigner(pub BlsKeyShare);
+
+impl ThresholdSigner for BlsSigner {
+    fn sign(&self, dst: &[u8], msg: &[u8]) -> SignatureShare {
+        let share = self.0.sign(dst, msg);
+        SignatureShare { id: share.id, bytes: share.share.to_bytes().to_vec() }
+    }
+}
+
+/// Sealed requests travel as their `wire` encoding.
+pub fn decode_sealed(ciphertext: &[u8]) -> Option<SealedRequest> {
+    crate::wire::decode(0, ciphertext).ok()
+}
+
+fn to_decryption_share(share: &DecryptionShare) -> Option<seal::DecryptionShare> {
+    let bytes: [u8; 48] = share.bytes.as_slice().try_into().ok()?;
+    let point = blsttc::DecryptionShare::from_bytes(bytes).ok()?;
+    Some(seal::DecryptionShare { id: share.id, share: point })
+}
+
+pub struct SealPublic(pub EncryptionPublicKey);
+
+impl DecryptionPublic for SealPublic {
+    fn validate(&self, ciphertext: &[u8]) -> bool {
+        decode_sealed(ciphertext).is_some_and(|r| r.validate().is_ok())
+    }
+
+    fn verify_share(&self, ciphertext: &[u8], share: &DecryptionShare) -> bool {
+        match (decode_sealed(ciphertext), to_decryption_share(share)) {
+            (Some(request), Some(share)) => self.0.verify_decryption_share(&request, &share),
+            _ => false,
+        }
+    }
+
+    fn open(
+        &self,
+        ciphertext: &[u8],
+        shares: &[DecryptionShare],
+    ) -> Result<Combined<Vec<u8>>, CombineError> {
+        let needed = self.0.required();
+        let Some(request) = decode_sealed(ciphertext) else {
+            return Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: Vec::new(), unproven: Vec::new() });
+        };
+        let mut unparsable = Vec::new();
+        let mut parsed = Vec::with_capacity(shares.len());
+        for share in shares {
+            match to_decryption_share(share) {
+                Some(s) => parsed.push(s),
+                None => unparsable.push(share.id),
+            }
+        }
+        match self.0.open(&request, &parsed) {
+            Ok(c) => {
+                let mut faulty = unparsable;
+                faulty.extend(c.faulty);
+                Ok(Combined { value: c.value.to_vec(), faulty })
+            }
+            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughShares { got, .. })) if unparsable.is_empty() => {
+                Err(CombineError::NotEnoughShares { needed, got })
+            }
+            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughValidShares { valid, faulty, unproven, .. })) => {
+                let mut all = unparsable;
+                all.extend(faulty);
+                Err(CombineError::NotEnoughValidShares { needed, valid, faulty: all, unproven })
+            }
+            // Undecryptable (the client malformed it) or invalid: no replica share is to blame
+            // beyond those found bad on the way.
+            Err(SealError::Undecryptable { faulty }) => {
+                let mut all = unparsable;
+                all.extend(faulty);
+                Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: all, unproven: Vec::new() })
+            }
+            Err(_) => Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: unparsable, unproven: Vec::new() }),
+        }
+    }
+}
+
+pub struct SealSecret(pub EncryptionKeyShare);
+
+impl DecryptionSecret for SealSecret {
+    fn share(&self, ciphertext: &[u8]) -> Option<DecryptionShare> {
+        let request = decode_sealed(ciphertext)?;
+        let share = self.0.decryption_share(&request).ok()?;
+        Some(DecryptionShare { id: share.id, bytes: share.share.to_bytes().to_vec() })
+    }
+}
+
+/// The replicas' Ed25519 public keys, by party.
+pub struct Ed25519Verifiers(pub Vec<threshold::ed25519::VerifyingKey>);
+
+impl IndividualVerifier for Ed25519Verifiers {
+    fn verify(&self, party: PartyId, msg: &[u8], signature: &[u8]) -> bool {
+        let Ok(bytes) = <[u8; 64]>::try_from(signature) else { return false };
+        self.0
+            .get(party)
+            .is_some_and(|key| key.verify(msg, &threshold::ed25519::Signature::from_bytes(&bytes)))
+    }
+}
+
+pub struct Ed25519Signer(pub threshold::ed25519::SigningKey);
+
+impl IndividualSigner for Ed25519Signer {
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.0.sign(msg).to_bytes().to_vec()
+    }
+}
+
+/// The protocols' public keys from the dealt cluster keys.
+pub fn public_keys(
+    t: usize,
+    bls: &BlsPublicKeys,
+    encryption: &EncryptionPublicKey,
+    replicas: Vec<threshold::ed25519::VerifyingKey>,
+) -> PublicKeys {
+    PublicKeys {
+        n: bls.coin.n(),
+        t,
+        coin: Arc::new(BlsPublic(bls.coin.clone())),
+        vote: Arc::new(BlsPublic(bls.vote.clone())),
+        echo: Arc::new(BlsPublic(bls.echo.clone())),
+        encryption: Arc::new(SealPublic(encryption.clone())),
+        replicas: Arc::new(Ed25519Verifiers(replicas)),
+    }
+}
+
+/// One replica's secrets from its dealt shares and Ed25519 key.
+pub fn secret_keys(shares: &BlsKeyShares, signing: threshold::ed25519::SigningKey) -> SecretKeys {
+    SecretKeys {
+        id: shares.id,
+        coin: Arc::new(BlsSigner(shares.coin.clone())),
+        vote: Arc::new(BlsSigner(shares.vote.clone())),
+        echo: Arc::new(BlsSigner(shares.echo.clone())),
+        decryption: Arc::new(SealSecret(shares.encryption.clone())),
+        signing: Arc::new(Ed25519Signer(signing)),
+    }
+}
+
+/// A whole cluster dealt in memory (tests and the simulator).
+pub struct RealCluster {
+    pub public: PublicKeys,
+    pub secrets: Vec<SecretKeys>,
+    encryption: EncryptionPublicKey,
+}
+
+impl RealCluster {
+    pub fn deal<R: rand::RngCore + rand::CryptoRng>(n: usize, t: usize, rng: &mut R) -> Self {
+        let (bls, encryption, shares) = threshold::bls::deal_cluster(n, t, rng);
+        let signing: Vec<threshold::ed25519::SigningKey> =
+            (0..n).map(|_| threshold::ed25519::SigningKey::generate(rng)).collect();
+        let public = public_keys(t, &bls, &encryption, signing.iter().map(|k| k.verifying_key()).collect());
+        let secrets = shares.iter().zip(signing).map(|(s, k)| secret_keys(s, k)).collect();
+        RealCluster { public, secrets, encryption }
+    }
+
+    pub fn network_info(&self, id: PartyId) -> NetworkInfo {
+        NetworkInfo { id, public: self.public.clone(), secret: self.secrets[id].clone() }
+    }
+
+    /// Seals a request as a client would; `None` if it is too long to seal.
+    pub fn seal<R: rand::RngCore + rand::CryptoRng>(&self, label: &[u8], plaintext: &[u8], rng: &mut R) -> Option<Vec<u8>> {
+        let sealed = seal::seal(&self.encryption, label, plaintext, rng).ok()?;
+        crate::wire::encode(&sealed).ok()
+    }
+}

@@ -69,7 +69,10 @@ pub enum CeremonyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// A safe prime of the root modulus was found.
-    Prime { found: usize, of: usize },
+    Prime {
+        found: usize,
+        of: usize,
+    },
     RootKeyShared,
     AgreementKeysDealt,
     CertificatesIssued,
@@ -99,7 +102,7 @@ pub fn check_params(params: &CeremonyParams, min_bits: u32) -> Result<(), Ceremo
     if params.hosts.len() != n {
         return Err(CeremonyError::HostCount { given: params.hosts.len(), n });
     }
-    if params.bits < min_bits || params.bits > 4096 || params.bits % 1024 != 0 {
+    if params.bits < min_bits || params.bits > 4096 || !params.bits.is_multiple_of(1024) {
         return Err(CeremonyError::Bits(params.bits));
     }
     if certs::common_name(&params.name).is_err() {
@@ -134,8 +137,7 @@ struct TlsKey {
 fn tls_key(rng: &mut (impl RngCore + CryptoRng)) -> Result<TlsKey, CeremonyError> {
     let secret = p256::SecretKey::random(rng);
     let private_pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
-    let spki_der =
-        secret.public_key().to_public_key_der().map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
+    let spki_der = secret.public_key().to_public_key_der().map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
     let spki = spki_der.decode_msg::<SubjectPublicKeyInfoOwned>().map_err(certs::CertError::from)?;
     Ok(TlsKey { private_pem, spki })
 }
@@ -210,18 +212,29 @@ pub fn run<R: RngCore + CryptoRng>(
 
     let mut infos = Vec::with_capacity(n);
     let mut bundles = Vec::with_capacity(n);
-    for (id, (host, (rsa_share, (bls_share, signing_key)))) in params
-        .hosts
-        .iter()
-        .zip(dealing.shares.iter().zip(bls_shares.iter().zip(&signing_keys)))
-        .enumerate()
+    for (id, (host, (rsa_share, (bls_share, signing_key)))) in
+        params.hosts.iter().zip(dealing.shares.iter().zip(bls_shares.iter().zip(&signing_keys))).enumerate()
     {
         let peer = tls_key(rng)?;
         let https = tls_key(rng)?;
-        let peer_cert =
-            certs::replica_certificate(&issuer, id, host, ReplicaRole::PeerLink, peer.spki, certs::random_serial(rng)?, now)?;
-        let https_cert =
-            certs::replica_certificate(&issuer, id, host, ReplicaRole::Https, https.spki, certs::random_serial(rng)?, now)?;
+        let peer_cert = certs::replica_certificate(
+            &issuer,
+            id,
+            host,
+            ReplicaRole::PeerLink,
+            peer.spki,
+            certs::random_serial(rng)?,
+            now,
+        )?;
+        let https_cert = certs::replica_certificate(
+            &issuer,
+            id,
+            host,
+            ReplicaRole::Https,
+            https.spki,
+            certs::random_serial(rng)?,
+            now,
+        )?;
         infos.push(ReplicaInfo {
             id,
             host: host.host.clone(),
@@ -231,7 +244,8 @@ pub fn run<R: RngCore + CryptoRng>(
             https_certificate_sha256: certs::fingerprint(&https_cert)?,
             signing_key: signing_key.verifying_key(),
         });
-        let config = toml::to_string(&replica_config(id, host)).map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
+        let config =
+            toml::to_string(&replica_config(id, host)).map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
         bundles.push(ReplicaBundle {
             config,
             rsa_share: to_json(rsa_share),

@@ -10,6 +10,7 @@ use der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString, SetOfVec, Ut
 use der::{Any, Encode, Tag};
 use sha1::{Digest, Sha1};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
@@ -18,7 +19,6 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::ext::{AsExtension, Extension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
-use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
@@ -52,10 +52,7 @@ pub struct Issuer<'a> {
 }
 
 fn sha256_with_rsa() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
-        parameters: Some(Any::null()),
-    }
+    AlgorithmIdentifierOwned { oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION, parameters: Some(Any::null()) }
 }
 
 /// RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime after.
@@ -90,11 +87,8 @@ pub fn common_name(common_name: &str) -> Result<Name, CertError> {
 /// The SubjectPublicKeyInfo of an RSA public key (rsaEncryption, NULL parameters).
 pub fn rsa_spki(modulus_be: &[u8], exponent: u32) -> Result<SubjectPublicKeyInfoOwned, CertError> {
     use rsa::pkcs8::EncodePublicKey;
-    let key = rsa::RsaPublicKey::new(
-        rsa::BigUint::from_bytes_be(modulus_be),
-        rsa::BigUint::from(exponent),
-    )
-    .map_err(|e| CertError::Name(format!("RSA public key: {e}")))?;
+    let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(modulus_be), rsa::BigUint::from(exponent))
+        .map_err(|e| CertError::Name(format!("RSA public key: {e}")))?;
     let der = key.to_public_key_der()?;
     Ok(der.decode_msg::<SubjectPublicKeyInfoOwned>()?)
 }

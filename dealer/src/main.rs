@@ -69,23 +69,21 @@ fn progress_bar() -> ProgressBar {
 fn ceremony(params: CeremonyParams) -> Result<()> {
     let bar = progress_bar();
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    let report = ceremony::run(&params, ceremony::MIN_PRODUCTION_BITS, &mut rng, &mut |step| {
-        match step {
-            Progress::Prime { found, of } => {
-                bar.inc(1);
-                bar.set_message(format!("safe prime {found} of {of} found"));
-            }
-            Progress::RootKeyShared => bar.set_message("root key shared; dealing agreement keys"),
-            Progress::AgreementKeysDealt => {
-                bar.inc(1);
-                bar.set_message("issuing certificates");
-            }
-            Progress::CertificatesIssued => {
-                bar.inc(1);
-                bar.set_message("writing");
-            }
-            Progress::Written => bar.inc(1),
+    let report = ceremony::run(&params, ceremony::MIN_PRODUCTION_BITS, &mut rng, &mut |step| match step {
+        Progress::Prime { found, of } => {
+            bar.inc(1);
+            bar.set_message(format!("safe prime {found} of {of} found"));
         }
+        Progress::RootKeyShared => bar.set_message("root key shared; dealing agreement keys"),
+        Progress::AgreementKeysDealt => {
+            bar.inc(1);
+            bar.set_message("issuing certificates");
+        }
+        Progress::CertificatesIssued => {
+            bar.inc(1);
+            bar.set_message("writing");
+        }
+        Progress::Written => bar.inc(1),
     });
     bar.finish_and_clear();
     print_summary(&params, &report?);
@@ -94,11 +92,18 @@ fn ceremony(params: CeremonyParams) -> Result<()> {
 
 fn print_summary(params: &CeremonyParams, report: &CeremonyReport) {
     let out = report.out.display();
-    println!("Ceremony complete: \"{}\", n = {}, t = {}, {}-bit root key.", params.name, params.n, params.t, params.bits);
+    println!(
+        "Ceremony complete: \"{}\", n = {}, t = {}, {}-bit root key.",
+        params.name, params.n, params.t, params.bits
+    );
     println!("Root certificate SHA-256: {}", report.root_fingerprint);
     println!();
     println!("Public (hand to every client and auditor):");
-    println!("  {out}/{}/{}      the root certificate: all a client needs to trust", layout::PUBLIC_DIR, layout::ROOT_PEM);
+    println!(
+        "  {out}/{}/{}      the root certificate: all a client needs to trust",
+        layout::PUBLIC_DIR,
+        layout::ROOT_PEM
+    );
     println!("  {out}/{}/{}  replicas, addresses and verification keys", layout::PUBLIC_DIR, layout::CLUSTER_JSON);
     println!();
     println!("Secret (carry each folder to its own machine only, then delete it here):");

@@ -56,8 +56,8 @@ fn read_versioned<T: Versioned>(path: &Path) -> Result<T, VerifyError> {
 /// Reads a PEM file holding a certificate, or a chain whose first certificate is the one meant.
 fn read_cert(path: &Path) -> Result<Certificate, VerifyError> {
     let text = read_text(path)?;
-    let chain =
-        Certificate::load_pem_chain(text.as_bytes()).map_err(|e| file_err(path, format!("not a PEM certificate: {e}")))?;
+    let chain = Certificate::load_pem_chain(text.as_bytes())
+        .map_err(|e| file_err(path, format!("not a PEM certificate: {e}")))?;
     chain.into_iter().next().ok_or_else(|| file_err(path, "holds no certificate"))
 }
 
@@ -97,10 +97,16 @@ fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile) -> Result<RsaKeyS
     let config: ReplicaConfig =
         toml::from_str(&read_text(&config_path)?).map_err(|e| file_err(&config_path, e.message().to_string()))?;
     if config.format != ReplicaConfig::FORMAT || config.version != ReplicaConfig::VERSION {
-        return Err(mismatch(&config_path, format!("format {} version {} is not supported", config.format, config.version)));
+        return Err(mismatch(
+            &config_path,
+            format!("format {} version {} is not supported", config.format, config.version),
+        ));
     }
     if config.id != id {
-        return Err(mismatch(&config_path, format!("says it is replica {} but is in the folder of replica {id}", config.id)));
+        return Err(mismatch(
+            &config_path,
+            format!("says it is replica {} but is in the folder of replica {id}", config.id),
+        ));
     }
     let path = |p: &str| replica.join(p);
     let info = &cluster.replicas[id];
@@ -187,7 +193,8 @@ pub fn verify<R: RngCore + CryptoRng>(dir: &Path, rng: &mut R) -> Result<VerifyR
     let root_key = <rsa::RsaPublicKey as rsa::pkcs8::DecodePublicKey>::from_public_key_der(&spki_der)
         .map_err(|e| file_err(&root_path, e))?;
     let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(root_key);
-    let signature = rsa::pkcs1v15::Signature::try_from(combined.value.as_slice()).map_err(|e| test_failure(e.to_string()))?;
+    let signature =
+        rsa::pkcs1v15::Signature::try_from(combined.value.as_slice()).map_err(|e| test_failure(e.to_string()))?;
     rsa::signature::Verifier::verify(&verifier, &message, &signature).map_err(|e| test_failure(e.to_string()))?;
     Ok(VerifyReport { n: cluster.n, t: cluster.t, name: cluster.name.clone(), root_fingerprint })
 }

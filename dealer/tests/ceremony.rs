@@ -221,8 +221,8 @@ fn verify_names_a_verification_key_that_does_not_match() {
     // Swap two replicas' Ed25519 keys in the public description.
     let path = out.join("public/cluster.json");
     let mut cluster = cluster(&out);
-    let key0 = cluster.replicas[0].signing_key.clone();
-    cluster.replicas[0].signing_key = cluster.replicas[1].signing_key.clone();
+    let key0 = cluster.replicas[0].signing_key;
+    cluster.replicas[0].signing_key = cluster.replicas[1].signing_key;
     cluster.replicas[1].signing_key = key0;
     let tampered = to_json(&cluster);
     std::fs::write(&path, tampered.as_bytes()).unwrap();

@@ -24,7 +24,8 @@ fn full_size_local_ceremony_prints_a_summary_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ca");
     let out_str = out.to_str().unwrap();
-    let result = dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "Example Root CA", "--local", "--out", out_str]);
+    let result =
+        dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "Example Root CA", "--local", "--out", out_str]);
     assert!(result.status.success(), "{}", stderr(&result));
     let summary = String::from_utf8_lossy(&result.stdout);
     assert!(summary.contains("n = 4, t = 1, 2048-bit root key"), "{summary}");

@@ -23,8 +23,8 @@
 use std::fmt;
 
 use blsttc::{
-    G1Affine, G2Affine, PK_SIZE, PublicKeySet, PublicKeyShare, SIG_SIZE, SK_SIZE, SecretKeySet,
-    SecretKeyShare, Signature, SignatureShare, group::prime::PrimeCurveAffine,
+    G1Affine, G2Affine, PK_SIZE, PublicKeySet, PublicKeyShare, SIG_SIZE, SK_SIZE, SecretKeySet, SecretKeyShare,
+    Signature, SignatureShare, group::prime::PrimeCurveAffine,
 };
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -45,20 +45,13 @@ pub enum KeySetError {
     #[error("a key set needs 1 <= required <= n, got n = {n}, required = {required}")]
     Parameters { n: usize, required: usize },
     #[error("the commitment has {coefficients} coefficients but required = {required}")]
-    Degree {
-        coefficients: usize,
-        required: usize,
-    },
+    Degree { coefficients: usize, required: usize },
     #[error("the commitment bytes are not {PK_SIZE}-byte compressed G1 points")]
     Encoding,
     #[error("the commitment's {which} coefficient is the identity")]
     Degenerate { which: &'static str },
     #[error("the {what} key set does not fit n = {n}, t = {t}")]
-    Thresholds {
-        what: &'static str,
-        n: usize,
-        t: usize,
-    },
+    Thresholds { what: &'static str, n: usize, t: usize },
 }
 
 /// Builds the bytes actually signed: `u16 BE len(dst) || dst || msg`. `None` if the tag is
@@ -106,11 +99,7 @@ struct RawKeySet {
 
 impl From<BlsPublicKeySet> for RawKeySet {
     fn from(keys: BlsPublicKeySet) -> Self {
-        RawKeySet {
-            n: keys.n,
-            required: keys.required,
-            set: keys.set.to_bytes(),
-        }
+        RawKeySet { n: keys.n, required: keys.required, set: keys.set.to_bytes() }
     }
 }
 
@@ -133,15 +122,11 @@ impl BlsPublicKeySet {
         let bytes = set.to_bytes();
         let coefficients = bytes.len() / PK_SIZE;
         if coefficients != required || !bytes.len().is_multiple_of(PK_SIZE) {
-            return Err(KeySetError::Degree {
-                coefficients,
-                required,
-            });
+            return Err(KeySetError::Degree { coefficients, required });
         }
         let is_identity = |chunk: &[u8]| -> Result<bool, KeySetError> {
             let array: [u8; PK_SIZE] = chunk.try_into().map_err(|_| KeySetError::Encoding)?;
-            let point = Option::<G1Affine>::from(G1Affine::from_compressed(&array))
-                .ok_or(KeySetError::Encoding)?;
+            let point = Option::<G1Affine>::from(G1Affine::from_compressed(&array)).ok_or(KeySetError::Encoding)?;
             Ok(bool::from(point.is_identity()))
         };
         if is_identity(&bytes[..PK_SIZE])? {
@@ -151,12 +136,7 @@ impl BlsPublicKeySet {
             return Err(KeySetError::Degenerate { which: "leading" });
         }
         let shares = (0..n).map(|i| set.public_key_share(i)).collect();
-        Ok(BlsPublicKeySet {
-            n,
-            required,
-            set,
-            shares,
-        })
+        Ok(BlsPublicKeySet { n, required, set, shares })
     }
 
     /// Parses the commitment's bytes (concatenated compressed G1 points) and checks them.
@@ -168,10 +148,7 @@ impl BlsPublicKeySet {
         }
         let coefficients = bytes.len() / PK_SIZE;
         if coefficients != required {
-            return Err(KeySetError::Degree {
-                coefficients,
-                required,
-            });
+            return Err(KeySetError::Degree { coefficients, required });
         }
         let set = PublicKeySet::from_bytes(bytes.to_vec()).map_err(|_| KeySetError::Encoding)?;
         BlsPublicKeySet::new(n, required, set)
@@ -238,10 +215,7 @@ impl BlsPublicKeySet {
     ) -> Result<Combined<BlsSignature>, CombineError> {
         let distinct = distinct_by_party(shares, self.n, |s| s.id);
         if distinct.len() < self.required {
-            return Err(CombineError::NotEnoughShares {
-                needed: self.required,
-                got: distinct.len(),
-            });
+            return Err(CombineError::NotEnoughShares { needed: self.required, got: distinct.len() });
         }
         // An over-long tag cannot have been signed by anyone: no share can be valid.
         let Some(hash) = message_hash(dst, msg) else {
@@ -256,10 +230,7 @@ impl BlsPublicKeySet {
         if let Some(sig) = self.interpolate(&distinct[..self.required])
             && public_key.verify_g2(&sig, hash)
         {
-            return Ok(Combined {
-                value: BlsSignature(sig),
-                faulty: Vec::new(),
-            });
+            return Ok(Combined { value: BlsSignature(sig), faulty: Vec::new() });
         }
         // Pessimistic path: some share among the first `required` is bad.
         let mut good = Vec::with_capacity(self.required);
@@ -285,10 +256,7 @@ impl BlsPublicKeySet {
         // Valid shares always interpolate to the valid signature (BLS signatures are unique),
         // so the result needs no second check.
         match self.interpolate(&good) {
-            Some(sig) => Ok(Combined {
-                value: BlsSignature(sig),
-                faulty,
-            }),
+            Some(sig) => Ok(Combined { value: BlsSignature(sig), faulty }),
             None => Err(CombineError::NotEnoughValidShares {
                 needed: self.required,
                 valid: good.len(),
@@ -300,9 +268,7 @@ impl BlsPublicKeySet {
 
     /// Lagrange interpolation in the exponent of exactly `required` distinct shares.
     fn interpolate(&self, shares: &[&BlsSignatureShare]) -> Option<Signature> {
-        self.set
-            .combine_signatures(shares.iter().map(|s| (s.id, &s.share)))
-            .ok()
+        self.set.combine_signatures(shares.iter().map(|s| (s.id, &s.share))).ok()
     }
 }
 
@@ -373,18 +339,13 @@ impl BlsKeyShare {
     /// If `dst` is longer than 65535 bytes (tags are short constants).
     pub fn sign(&self, dst: &[u8], msg: &[u8]) -> BlsSignatureShare {
         let hash = message_hash(dst, msg).expect("domain-separation tags are at most 65535 bytes");
-        BlsSignatureShare {
-            id: self.id,
-            share: self.share.sign_g2(hash),
-        }
+        BlsSignatureShare { id: self.id, share: self.share.sign_g2(hash) }
     }
 }
 
 impl fmt::Debug for BlsKeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlsKeyShare")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("BlsKeyShare").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -402,8 +363,7 @@ pub(crate) mod secret_share_hex {
         let text = Zeroizing::new(String::deserialize(d)?);
         let mut bytes = Zeroizing::new([0u8; SK_SIZE]);
         hex::decode_to_slice(text.as_bytes(), bytes.as_mut()).map_err(serde::de::Error::custom)?;
-        SecretKeyShare::from_bytes(*bytes)
-            .map_err(|_| serde::de::Error::custom("not a scalar of BLS12-381"))
+        SecretKeyShare::from_bytes(*bytes).map_err(|_| serde::de::Error::custom("not a scalar of BLS12-381"))
     }
 }
 
@@ -435,8 +395,7 @@ mod signature_share_hex {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignatureShare, D::Error> {
         let bytes: [u8; SIG_SIZE] = hex_array::deserialize(d)?;
         // Checks that the point is on the curve and in the prime-order subgroup.
-        SignatureShare::from_bytes(bytes)
-            .map_err(|_| serde::de::Error::custom("not a compressed G2 point"))
+        SignatureShare::from_bytes(bytes).map_err(|_| serde::de::Error::custom("not a compressed G2 point"))
     }
 }
 
@@ -471,8 +430,7 @@ impl Serialize for BlsSignature {
 impl<'de> Deserialize<'de> for BlsSignature {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let bytes: [u8; SIG_SIZE] = hex_array::deserialize(d)?;
-        BlsSignature::from_bytes(bytes)
-            .ok_or_else(|| serde::de::Error::custom("not a compressed G2 point"))
+        BlsSignature::from_bytes(bytes).ok_or_else(|| serde::de::Error::custom("not a compressed G2 point"))
     }
 }
 
@@ -487,11 +445,7 @@ pub fn deal<R: RngCore + CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> (BlsPublicKeySet, Vec<BlsKeyShare>) {
     let (set, shares) = deal_raw(n, required, rng);
-    let shares = shares
-        .into_iter()
-        .enumerate()
-        .map(|(id, s)| BlsKeyShare::new(id, s))
-        .collect();
+    let shares = shares.into_iter().enumerate().map(|(id, s)| BlsKeyShare::new(id, s)).collect();
     (set, shares)
 }
 
@@ -501,10 +455,7 @@ pub(crate) fn deal_raw<R: RngCore + CryptoRng + ?Sized>(
     required: usize,
     rng: &mut R,
 ) -> (BlsPublicKeySet, Vec<SecretKeyShare>) {
-    assert!(
-        required >= 1 && required <= n,
-        "a key set needs 1 <= required <= n"
-    );
+    assert!(required >= 1 && required <= n, "a key set needs 1 <= required <= n");
     // The secret polynomial zeroizes its coefficients when dropped at the end of this function.
     // `&mut &mut R` is a sized RNG, which blsttc's signature wants.
     let secret = SecretKeySet::random(required - 1, &mut &mut *rng);
@@ -559,10 +510,7 @@ pub fn combine_coin(
     shares: &[BlsSignatureShare],
 ) -> Result<Combined<CoinValue>, CombineError> {
     let combined = keys.combine(COIN_DST, coin_name, shares)?;
-    Ok(Combined {
-        value: CoinValue::from_signature(&combined.value),
-        faulty: combined.faulty,
-    })
+    Ok(Combined { value: CoinValue::from_signature(&combined.value), faulty: combined.faulty })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,11 +544,7 @@ struct RawPublicKeys {
 
 impl From<BlsPublicKeys> for RawPublicKeys {
     fn from(k: BlsPublicKeys) -> Self {
-        RawPublicKeys {
-            coin: k.coin,
-            vote: k.vote,
-            echo: k.echo,
-        }
+        RawPublicKeys { coin: k.coin, vote: k.vote, echo: k.echo }
     }
 }
 
@@ -608,11 +552,7 @@ impl TryFrom<RawPublicKeys> for BlsPublicKeys {
     type Error = KeySetError;
 
     fn try_from(raw: RawPublicKeys) -> Result<Self, KeySetError> {
-        let keys = BlsPublicKeys {
-            coin: raw.coin,
-            vote: raw.vote,
-            echo: raw.echo,
-        };
+        let keys = BlsPublicKeys { coin: raw.coin, vote: raw.vote, echo: raw.echo };
         keys.check()?;
         Ok(keys)
     }
@@ -719,22 +659,13 @@ impl BlsKeyShares {
 
     /// Whether this party's shares all carry its id (always true for loaded files).
     pub fn ids_consistent(&self) -> bool {
-        [
-            self.coin.id,
-            self.vote.id,
-            self.echo.id,
-            self.encryption.id(),
-        ]
-        .iter()
-        .all(|&i| i == self.id)
+        [self.coin.id, self.vote.id, self.echo.id, self.encryption.id()].iter().all(|&i| i == self.id)
     }
 }
 
 impl fmt::Debug for BlsKeyShares {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlsKeyShares")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("BlsKeyShares").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -765,13 +696,7 @@ pub fn deal_cluster<R: RngCore + CryptoRng + ?Sized>(
         .zip(echo_shares)
         .zip(encryption_shares)
         .enumerate()
-        .map(|(id, (((coin, vote), echo), encryption))| BlsKeyShares {
-            id,
-            coin,
-            vote,
-            echo,
-            encryption,
-        })
+        .map(|(id, (((coin, vote), echo), encryption))| BlsKeyShares { id, coin, vote, echo, encryption })
         .collect();
     (BlsPublicKeys { coin, vote, echo }, encryption, shares)
 }
@@ -854,16 +779,8 @@ mod tests {
             // The coin is a hash of the signature, and another name gives another coin.
             let sig = keys.combine(COIN_DST, name, &coin_shares).unwrap().value;
             assert_eq!(CoinValue::from_signature(&sig), values[0]);
-            let other: Vec<_> = shares
-                .iter()
-                .map(|k| coin_share(k, b"abba/7/round/3"))
-                .collect();
-            assert_ne!(
-                combine_coin(&keys, b"abba/7/round/3", &other)
-                    .unwrap()
-                    .value,
-                values[0]
-            );
+            let other: Vec<_> = shares.iter().map(|k| coin_share(k, b"abba/7/round/3")).collect();
+            assert_ne!(combine_coin(&keys, b"abba/7/round/3", &other).unwrap().value, values[0]);
         }
     }
 
@@ -906,12 +823,7 @@ mod tests {
                 *share = shares[i].sign(DST, b"wrong");
             }
             match keys.combine(DST, msg, &sig_shares) {
-                Err(CombineError::NotEnoughValidShares {
-                    needed,
-                    valid,
-                    faulty,
-                    unproven,
-                }) => {
+                Err(CombineError::NotEnoughValidShares { needed, valid, faulty, unproven }) => {
                     assert_eq!((needed, valid), (required, n - t - 1));
                     assert_eq!(faulty, (0..=t).collect::<Vec<_>>());
                     assert!(unproven.is_empty());
@@ -930,10 +842,7 @@ mod tests {
         // The length prefix keeps (dst, msg) pairs apart even when their concatenation agrees.
         let split = shares[2].sign(b"itca/a", b"bc");
         assert!(!keys.verify_share(b"itca/ab", b"c", &split));
-        let sigs: Vec<_> = shares
-            .iter()
-            .map(|k| k.sign(b"itca/echo/v1", b"m"))
-            .collect();
+        let sigs: Vec<_> = shares.iter().map(|k| k.sign(b"itca/echo/v1", b"m")).collect();
         let sig = keys.combine(b"itca/echo/v1", b"m", &sigs).unwrap().value;
         assert!(!keys.verify(b"itca/vote/v1", b"m", &sig));
         assert!(!keys.verify(b"itca/echo/v1", b"m2", &sig));
@@ -948,10 +857,7 @@ mod tests {
         stranger.id = 4;
         assert!(!keys.verify_share(DST, msg, &stranger));
         let given = vec![s0.clone(), s0.clone(), stranger, shares[1].sign(DST, msg)];
-        assert_eq!(
-            keys.combine(DST, msg, &given),
-            Err(CombineError::NotEnoughShares { needed: 3, got: 2 })
-        );
+        assert_eq!(keys.combine(DST, msg, &given), Err(CombineError::NotEnoughShares { needed: 3, got: 2 }));
         let mut enough = given;
         enough.push(shares[3].sign(DST, msg));
         let combined = keys.combine(DST, msg, &enough).unwrap();
@@ -1049,10 +955,7 @@ mod tests {
         let text = serde_json::to_string(&coin).unwrap();
         assert_eq!(serde_json::from_str::<CoinValue>(&text).unwrap(), coin);
         let text = serde_json::to_string(&keys).unwrap();
-        assert_eq!(
-            serde_json::from_str::<BlsPublicKeySet>(&text).unwrap(),
-            keys
-        );
+        assert_eq!(serde_json::from_str::<BlsPublicKeySet>(&text).unwrap(), keys);
     }
 
     #[test]
@@ -1073,10 +976,7 @@ mod tests {
         for bad in [&set_hex[..set_hex.len() - 2], &format!("{set_hex}00"), ""] {
             let mut raw = json["coin"].clone();
             raw["set"] = bad.into();
-            assert!(
-                serde_json::from_value::<BlsPublicKeySet>(raw).is_err(),
-                "{bad}"
-            );
+            assert!(serde_json::from_value::<BlsPublicKeySet>(raw).is_err(), "{bad}");
         }
         // An identity leading coefficient would lower the threshold.
         let identity = format!("c0{}", "00".repeat(PK_SIZE - 1));
@@ -1099,10 +999,7 @@ mod tests {
             .iter()
             .map(|k| value["data"][k].as_str().unwrap().to_string())
             .collect();
-        let debug = format!(
-            "{:?} {:?} {:?}",
-            shares[0], shares[0].coin, shares[0].encryption
-        );
+        let debug = format!("{:?} {:?} {:?}", shares[0], shares[0].coin, shares[0].encryption);
         for secret in &secrets {
             assert_eq!(secret.len(), 2 * SK_SIZE);
             assert!(!debug.contains(secret.as_str()), "{debug}");

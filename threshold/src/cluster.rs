@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::PartyId;
 use crate::bls::BlsPublicKeys;
 use crate::ed25519::VerifyingKey;
 use crate::encoding::Versioned;
 use crate::rsa::ThresholdRsaPublic;
 use crate::seal::EncryptionPublicKey;
-use crate::PartyId;
 
 /// One replica as everyone else sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,9 +82,7 @@ impl<'de> Deserialize<'de> for SigningKey {
             .map_err(|_| serde::de::Error::custom("the secret key is not 32 bytes of hex"))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         if key.verifying_key().as_bytes() != &raw.public {
-            return Err(serde::de::Error::custom(
-                "the public key does not match the secret key",
-            ));
+            return Err(serde::de::Error::custom("the public key does not match the secret key"));
         }
         Ok(SigningKey(key))
     }
@@ -138,8 +136,7 @@ impl Serialize for VerifyingKey {
 impl<'de> Deserialize<'de> for VerifyingKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let bytes: [u8; PUBLIC_KEY_LENGTH] = hex_array::deserialize(d)?;
-        VerifyingKey::from_bytes(&bytes)
-            .ok_or_else(|| serde::de::Error::custom("not a usable Ed25519 public key"))
+        VerifyingKey::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("not a usable Ed25519 public key"))
     }
 }
 
@@ -195,22 +192,13 @@ mod tests {
         assert!(!other.verifying_key().verify(b"batch of round 5", &sig));
         let mut bytes = sig.to_bytes();
         bytes[10] ^= 1;
-        assert!(
-            !key.verifying_key()
-                .verify(b"batch of round 5", &Signature::from_bytes(&bytes))
-        );
+        assert!(!key.verifying_key().verify(b"batch of round 5", &Signature::from_bytes(&bytes)));
     }
 
     #[test]
     fn generation_is_deterministic_under_a_seeded_rng() {
-        assert_eq!(
-            generate(&mut rng(3)).verifying_key(),
-            generate(&mut rng(3)).verifying_key()
-        );
-        assert_ne!(
-            generate(&mut rng(3)).verifying_key(),
-            generate(&mut rng(4)).verifying_key()
-        );
+        assert_eq!(generate(&mut rng(3)).verifying_key(), generate(&mut rng(3)).verifying_key());
+        assert_ne!(generate(&mut rng(3)).verifying_key(), generate(&mut rng(4)).verifying_key());
     }
 
     #[test]
@@ -218,8 +206,8 @@ mod tests {
         // Adding the group order to S gives the same verification equation; strict
         // verification refuses the non-canonical encoding.
         const L: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let key = generate(&mut rng(5));
         let sig = key.sign(b"m").to_bytes();
@@ -230,10 +218,7 @@ mod tests {
             s_plus_l[32 + i] = v as u8;
             carry = v >> 8;
         }
-        assert!(
-            !key.verifying_key()
-                .verify(b"m", &Signature::from_bytes(&s_plus_l))
-        );
+        assert!(!key.verifying_key().verify(b"m", &Signature::from_bytes(&s_plus_l)));
     }
 
     #[test]
@@ -278,9 +263,6 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&to_json(&key)).unwrap();
         let secret = value["data"]["secret"].as_str().unwrap().to_string();
         let debug = format!("{key:?}");
-        assert!(
-            !debug.contains(&secret) && !debug.contains(&secret[..16]),
-            "{debug}"
-        );
+        assert!(!debug.contains(&secret) && !debug.contains(&secret[..16]), "{debug}");
     }
 }

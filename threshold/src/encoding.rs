@@ -56,10 +56,8 @@ pub fn to_json<T: Versioned>(value: &T) -> Zeroizing<String> {
 
 /// Parses a versioned object, checking its format and version first.
 pub fn from_json<T: Versioned>(text: &str) -> Result<T, FormatError> {
-    let header: Header = serde_json::from_str(text).map_err(|e| FormatError::Malformed {
-        format: T::FORMAT,
-        reason: e.to_string(),
-    })?;
+    let header: Header =
+        serde_json::from_str(text).map_err(|e| FormatError::Malformed { format: T::FORMAT, reason: e.to_string() })?;
     if header.format != T::FORMAT {
         return Err(FormatError::WrongFormat { expected: T::FORMAT, found: header.format });
     }
@@ -70,10 +68,8 @@ pub fn from_json<T: Versioned>(text: &str) -> Result<T, FormatError> {
             supported: T::VERSION,
         });
     }
-    let envelope: Envelope<T> = serde_json::from_str(text).map_err(|e| FormatError::Malformed {
-        format: T::FORMAT,
-        reason: e.to_string(),
-    })?;
+    let envelope: Envelope<T> =
+        serde_json::from_str(text).map_err(|e| FormatError::Malformed { format: T::FORMAT, reason: e.to_string() })?;
     Ok(envelope.data)
 }
 
@@ -137,10 +133,7 @@ mod tests {
         let wrong_format = r#"{"format":"itca.other","version":2,"data":{"data":"00"}}"#;
         assert!(matches!(from_json::<Sample>(wrong_format), Err(FormatError::WrongFormat { .. })));
         let wrong_version = r#"{"format":"itca.sample","version":3,"data":{"data":"00"}}"#;
-        assert!(matches!(
-            from_json::<Sample>(wrong_version),
-            Err(FormatError::UnsupportedVersion { found: 3, .. })
-        ));
+        assert!(matches!(from_json::<Sample>(wrong_version), Err(FormatError::UnsupportedVersion { found: 3, .. })));
         assert!(matches!(from_json::<Sample>("not json"), Err(FormatError::Malformed { .. })));
     }
 }

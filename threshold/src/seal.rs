@@ -80,9 +80,7 @@ pub enum SealError {
     LabelTooLong { len: usize },
     #[error("the request is {len} bytes; at most {MAX_PLAINTEXT_LEN} are allowed")]
     PlaintextTooLong { len: usize },
-    #[error(
-        "the sealed body is {len} bytes; it must hold a 16-byte tag and at most {MAX_PLAINTEXT_LEN} bytes"
-    )]
+    #[error("the sealed body is {len} bytes; it must hold a 16-byte tag and at most {MAX_PLAINTEXT_LEN} bytes")]
     BodyLength { len: usize },
     #[error("the encrypted key is {len} bytes; only {KEY_LEN}-byte keys are accepted")]
     KeyLength { len: usize },
@@ -135,11 +133,7 @@ impl EncryptionPublicKey {
 
     /// Whether `share` is party `share.id`'s correct decryption share of `request`. False for
     /// an id that is not a party or a request whose `V` has the wrong length.
-    pub fn verify_decryption_share(
-        &self,
-        request: &SealedRequest,
-        share: &DecryptionShare,
-    ) -> bool {
+    pub fn verify_decryption_share(&self, request: &SealedRequest, share: &DecryptionShare) -> bool {
         if request.key_len() != KEY_LEN {
             return false;
         }
@@ -163,17 +157,10 @@ impl EncryptionPublicKey {
         let required = self.required();
         let distinct = distinct_by_party(shares, self.n(), |s| s.id);
         if distinct.len() < required {
-            return Err(CombineError::NotEnoughShares {
-                needed: required,
-                got: distinct.len(),
-            }
-            .into());
+            return Err(CombineError::NotEnoughShares { needed: required, got: distinct.len() }.into());
         }
         if let Some(plaintext) = self.try_open(request, &distinct[..required]) {
-            return Ok(Combined {
-                value: plaintext,
-                faulty: Vec::new(),
-            });
+            return Ok(Combined { value: plaintext, faulty: Vec::new() });
         }
         // Pessimistic path. Share verification is only meaningful for a valid ciphertext.
         request.validate()?;
@@ -199,21 +186,14 @@ impl EncryptionPublicKey {
             .into());
         }
         match self.try_open(request, &good) {
-            Some(plaintext) => Ok(Combined {
-                value: plaintext,
-                faulty,
-            }),
+            Some(plaintext) => Ok(Combined { value: plaintext, faulty }),
             None => Err(SealError::Undecryptable { faulty }),
         }
     }
 
     /// Combines exactly `required` distinct shares into `K` and opens the body; `None` if the
     /// key does not match the commitment or the tag does not verify.
-    fn try_open(
-        &self,
-        request: &SealedRequest,
-        shares: &[&DecryptionShare],
-    ) -> Option<Zeroizing<Vec<u8>>> {
+    fn try_open(&self, request: &SealedRequest, shares: &[&DecryptionShare]) -> Option<Zeroizing<Vec<u8>>> {
         let samples = shares.iter().map(|s| (s.id, &s.share));
         let key = Zeroizing::new(self.0.set().decrypt(samples, &request.ciphertext).ok()?);
         if key.len() != KEY_LEN || key_commitment(&key) != request.key_commitment {
@@ -221,14 +201,8 @@ impl EncryptionPublicKey {
         }
         let cipher = aead_cipher(&key);
         let ad = associated_data(&request.label, &request.ciphertext.to_bytes());
-        let payload = Payload {
-            msg: &request.body,
-            aad: &ad,
-        };
-        cipher
-            .decrypt(Nonce::from_slice(&[0u8; 12]), payload)
-            .ok()
-            .map(Zeroizing::new)
+        let payload = Payload { msg: &request.body, aad: &ad };
+        cipher.decrypt(Nonce::from_slice(&[0u8; 12]), payload).ok().map(Zeroizing::new)
     }
 }
 
@@ -270,18 +244,13 @@ impl EncryptionKeyShare {
     /// [`SealedRequest::validate`] (otherwise it could serve to decrypt someone else's key).
     pub fn decryption_share(&self, request: &SealedRequest) -> Result<DecryptionShare, SealError> {
         request.validate()?;
-        Ok(DecryptionShare {
-            id: self.id,
-            share: self.share.decrypt_share_no_verify(&request.ciphertext),
-        })
+        Ok(DecryptionShare { id: self.id, share: self.share.decrypt_share_no_verify(&request.ciphertext) })
     }
 }
 
 impl fmt::Debug for EncryptionKeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncryptionKeyShare")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("EncryptionKeyShare").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -296,11 +265,7 @@ pub fn deal<R: RngCore + CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> (EncryptionPublicKey, Vec<EncryptionKeyShare>) {
     let (set, shares) = bls::deal_raw(n, required, rng);
-    let shares = shares
-        .into_iter()
-        .enumerate()
-        .map(|(id, s)| EncryptionKeyShare::new(id, s))
-        .collect();
+    let shares = shares.into_iter().enumerate().map(|(id, s)| EncryptionKeyShare::new(id, s)).collect();
     (EncryptionPublicKey(set), shares)
 }
 
@@ -401,14 +366,10 @@ impl SealedRequest {
     /// Sizes only: label and body bounded, `V` exactly 32 bytes. Microseconds.
     fn check_structure(&self) -> Result<(), SealError> {
         if self.label.len() > MAX_LABEL_LEN {
-            return Err(SealError::LabelTooLong {
-                len: self.label.len(),
-            });
+            return Err(SealError::LabelTooLong { len: self.label.len() });
         }
         if self.body.len() < TAG_LEN || self.body.len() > MAX_PLAINTEXT_LEN + TAG_LEN {
-            return Err(SealError::BodyLength {
-                len: self.body.len(),
-            });
+            return Err(SealError::BodyLength { len: self.body.len() });
         }
         let key_len = self.key_len();
         if key_len != KEY_LEN {
@@ -424,13 +385,7 @@ impl SealedRequest {
     pub fn validate(&self) -> Result<(), SealError> {
         self.check_structure()?;
         let bytes = self.ciphertext.to_bytes();
-        if !verify_proof(
-            &self.label,
-            &bytes,
-            &self.key_commitment,
-            &self.body,
-            &self.proof,
-        ) {
+        if !verify_proof(&self.label, &bytes, &self.key_commitment, &self.body, &self.proof) {
             return Err(SealError::InvalidProof);
         }
         if !self.ciphertext.verify() {
@@ -460,20 +415,14 @@ impl fmt::Debug for DecryptionShare {
 mod decryption_share_hex {
     use super::*;
 
-    pub fn serialize<S: Serializer>(
-        share: &blsttc::DecryptionShare,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(share: &blsttc::DecryptionShare, s: S) -> Result<S::Ok, S::Error> {
         hex_array::serialize(&share.to_bytes(), s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<blsttc::DecryptionShare, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<blsttc::DecryptionShare, D::Error> {
         let bytes: [u8; PK_SIZE] = hex_array::deserialize(d)?;
         // Checks that the point is on the curve and in the prime-order subgroup.
-        blsttc::DecryptionShare::from_bytes(bytes)
-            .map_err(|_| serde::de::Error::custom("not a compressed G1 point"))
+        blsttc::DecryptionShare::from_bytes(bytes).map_err(|_| serde::de::Error::custom("not a compressed G1 point"))
     }
 }
 
@@ -492,9 +441,7 @@ pub fn seal<R: RngCore + CryptoRng + ?Sized>(
         return Err(SealError::LabelTooLong { len: label.len() });
     }
     if plaintext.len() > MAX_PLAINTEXT_LEN {
-        return Err(SealError::PlaintextTooLong {
-            len: plaintext.len(),
-        });
+        return Err(SealError::PlaintextTooLong { len: plaintext.len() });
     }
     let mut request_key = Zeroizing::new([0u8; KEY_LEN]);
     rng.fill_bytes(request_key.as_mut());
@@ -503,23 +450,11 @@ pub fn seal<R: RngCore + CryptoRng + ?Sized>(
     let cipher = aead_cipher(request_key.as_ref());
     let ad = associated_data(label, &bytes);
     let body = cipher
-        .encrypt(
-            Nonce::from_slice(&[0u8; 12]),
-            Payload {
-                msg: plaintext,
-                aad: &ad,
-            },
-        )
+        .encrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: plaintext, aad: &ad })
         .expect("ChaCha20-Poly1305 seals any request below its 256 GiB limit");
     let key_commitment = key_commitment(request_key.as_ref());
     let proof = prove(label, &bytes, &key_commitment, &body, r, rng);
-    Ok(SealedRequest {
-        label: label.to_vec(),
-        ciphertext,
-        key_commitment,
-        proof,
-        body,
-    })
+    Ok(SealedRequest { label: label.to_vec(), ciphertext, key_commitment, proof, body })
 }
 
 /// Threshold-encrypts the request key with blsttc and returns the randomness `r` it used
@@ -532,16 +467,9 @@ fn encrypt_key<R: RngCore + ?Sized>(
     request_key: &[u8; KEY_LEN],
     rng: &mut R,
 ) -> Result<(Ciphertext, Fr), SealError> {
-    let mut recording = Recording {
-        inner: rng,
-        log: Zeroizing::new(Vec::with_capacity(256)),
-    };
-    let ciphertext = key
-        .public_key()
-        .encrypt_with_rng(&mut recording, request_key);
-    let r = Fr::random(Replay {
-        log: &recording.log,
-    });
+    let mut recording = Recording { inner: rng, log: Zeroizing::new(Vec::with_capacity(256)) };
+    let ciphertext = key.public_key().encrypt_with_rng(&mut recording, request_key);
+    let r = Fr::random(Replay { log: &recording.log });
     let u = (G1Affine::generator() * r).to_affine().to_compressed();
     if ciphertext.to_bytes()[..PK_SIZE] != u[..] {
         return Err(SealError::UnsupportedBlsttc);
@@ -612,21 +540,12 @@ impl RngCore for Replay<'_> {
 }
 
 fn key_commitment(request_key: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(KEY_COMMITMENT_DST)
-        .chain_update(request_key)
-        .finalize()
-        .into()
+    Sha256::new().chain_update(KEY_COMMITMENT_DST).chain_update(request_key).finalize().into()
 }
 
 fn aead_cipher(request_key: &[u8]) -> ChaCha20Poly1305 {
-    let derived: Zeroizing<[u8; 32]> = Zeroizing::new(
-        Sha256::new()
-            .chain_update(AEAD_KEY_DST)
-            .chain_update(request_key)
-            .finalize()
-            .into(),
-    );
+    let derived: Zeroizing<[u8; 32]> =
+        Zeroizing::new(Sha256::new().chain_update(AEAD_KEY_DST).chain_update(request_key).finalize().into());
     // The cipher zeroizes its copy of the key on drop.
     ChaCha20Poly1305::new(Key::from_slice(derived.as_ref()))
 }
@@ -645,13 +564,7 @@ fn associated_data(label: &[u8], ciphertext: &[u8]) -> Vec<u8> {
 
 /// The Fiat-Shamir challenge: SHA-512 of every field of the request and the commitment `A`,
 /// reduced modulo the group order (bias below 2^-250).
-fn challenge(
-    label: &[u8],
-    ciphertext: &[u8],
-    key_commitment: &[u8; 32],
-    body: &[u8],
-    a: &G1Affine,
-) -> Fr {
+fn challenge(label: &[u8], ciphertext: &[u8], key_commitment: &[u8; 32], body: &[u8], a: &G1Affine) -> Fr {
     debug_assert_eq!(ciphertext.len(), CIPHERTEXT_LEN);
     let digest = Sha512::new()
         .chain_update((PROOF_DST.len() as u16).to_be_bytes())
@@ -741,18 +654,12 @@ mod tests {
     }
 
     fn shares_for(keys: &[EncryptionKeyShare], request: &SealedRequest) -> Vec<DecryptionShare> {
-        keys.iter()
-            .map(|k| k.decryption_share(request).unwrap())
-            .collect()
+        keys.iter().map(|k| k.decryption_share(request).unwrap()).collect()
     }
 
     fn split(ct: &Ciphertext) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let b = ct.to_bytes();
-        (
-            b[..PK_SIZE].to_vec(),
-            b[PK_SIZE..PK_SIZE + SIG_SIZE].to_vec(),
-            b[PK_SIZE + SIG_SIZE..].to_vec(),
-        )
+        (b[..PK_SIZE].to_vec(), b[PK_SIZE..PK_SIZE + SIG_SIZE].to_vec(), b[PK_SIZE + SIG_SIZE..].to_vec())
     }
 
     fn join(u: &[u8], w: &[u8], v: &[u8]) -> Ciphertext {
@@ -790,10 +697,8 @@ mod tests {
             0x8000000080008008,
         ];
         // Rotation of lane (x, y), indexed x + 5y.
-        const ROT: [u32; 25] = [
-            0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61,
-            56, 14,
-        ];
+        const ROT: [u32; 25] =
+            [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
         fn permute(a: &mut [u64; 25]) {
             for rc in RC {
                 let mut c = [0u64; 5];
@@ -814,8 +719,7 @@ mod tests {
                 }
                 for x in 0..5 {
                     for y in 0..5 {
-                        a[x + 5 * y] =
-                            b[x + 5 * y] ^ (!b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
+                        a[x + 5 * y] = b[x + 5 * y] ^ (!b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
                     }
                 }
                 a[0] ^= rc;
@@ -844,14 +748,8 @@ mod tests {
 
     #[test]
     fn sha3_test_helper_matches_known_answers() {
-        assert_eq!(
-            hex::encode(sha3_256(b"")),
-            "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
-        );
-        assert_eq!(
-            hex::encode(sha3_256(b"abc")),
-            "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"
-        );
+        assert_eq!(hex::encode(sha3_256(b"")), "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
+        assert_eq!(hex::encode(sha3_256(b"abc")), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
         // Longer inputs (several blocks) are checked by blsttc accepting the forgery below.
     }
 
@@ -869,21 +767,9 @@ mod tests {
         assert!(original.verify());
         assert!(forged.verify());
         // ...and its threshold decryption leaks the first 32 bytes of the victim's plaintext.
-        let raw: Vec<_> = key_shares
-            .iter()
-            .map(|k| k.secret().decrypt_share(&forged).unwrap())
-            .collect();
-        let opened = key
-            .0
-            .set()
-            .decrypt(raw.iter().enumerate().take(2), &forged)
-            .unwrap();
-        let leaked: Vec<u8> = opened
-            .iter()
-            .zip(sha3_256(&v))
-            .zip(&v)
-            .map(|((o, h), c)| o ^ h ^ c)
-            .collect();
+        let raw: Vec<_> = key_shares.iter().map(|k| k.secret().decrypt_share(&forged).unwrap()).collect();
+        let opened = key.0.set().decrypt(raw.iter().enumerate().take(2), &forged).unwrap();
+        let leaked: Vec<u8> = opened.iter().zip(sha3_256(&v)).zip(&v).map(|((o, h), c)| o ^ h ^ c).collect();
         assert_eq!(leaked, victim[..32]);
 
         // Our layer refuses it, whatever proof an attacker attaches, and releases no share.
@@ -902,10 +788,7 @@ mod tests {
             }
         }
         // The untransformed long ciphertext is refused by its length.
-        let long = SealedRequest {
-            ciphertext: original,
-            ..genuine
-        };
+        let long = SealedRequest { ciphertext: original, ..genuine };
         assert_eq!(long.validate(), Err(SealError::KeyLength { len: 300 }));
         assert!(key_shares[0].decryption_share(&long).is_err());
     }
@@ -919,16 +802,9 @@ mod tests {
         let transformed = join(&u, &w, &sha3_256(&v));
         // A 32-byte V is used raw by blsttc, so the transform breaks even blsttc's check.
         assert!(!transformed.verify());
-        let forged = SealedRequest {
-            ciphertext: transformed.clone(),
-            ..request.clone()
-        };
+        let forged = SealedRequest { ciphertext: transformed.clone(), ..request.clone() };
         assert_eq!(forged.validate(), Err(SealError::InvalidProof));
-        assert!(
-            key_shares
-                .iter()
-                .all(|k| k.decryption_share(&forged).is_err())
-        );
+        assert!(key_shares.iter().all(|k| k.decryption_share(&forged).is_err()));
         // Even with a valid proof for the transformed ciphertext (only the sender, who knows r,
         // could make one) the pairing check refuses it.
         let mut g = rng(6);
@@ -936,25 +812,10 @@ mod tests {
         let (u, w, v) = split(&ciphertext);
         let transformed = join(&u, &w, &sha3_256(&v));
         let bytes = transformed.to_bytes();
-        let proof = prove(
-            b"label",
-            &bytes,
-            &request.key_commitment,
-            &request.body,
-            r,
-            &mut g,
-        );
-        let proven = SealedRequest {
-            ciphertext: transformed,
-            proof,
-            ..request.clone()
-        };
+        let proof = prove(b"label", &bytes, &request.key_commitment, &request.body, r, &mut g);
+        let proven = SealedRequest { ciphertext: transformed, proof, ..request.clone() };
         assert_eq!(proven.validate(), Err(SealError::InvalidCiphertext));
-        assert!(
-            key_shares
-                .iter()
-                .all(|k| k.decryption_share(&proven).is_err())
-        );
+        assert!(key_shares.iter().all(|k| k.decryption_share(&proven).is_err()));
         assert_eq!(request.validate(), Ok(()));
     }
 
@@ -963,8 +824,7 @@ mod tests {
         for (n, t) in CASES {
             let (key, key_shares) = deal(n, t + 1, &mut rng(10 + n as u64));
             let plaintext = format!("CSR of replica test n={n}").into_bytes();
-            let request =
-                seal(&key, b"client-1/req-9", &plaintext, &mut rng(20 + n as u64)).unwrap();
+            let request = seal(&key, b"client-1/req-9", &plaintext, &mut rng(20 + n as u64)).unwrap();
             request.validate().unwrap();
             let shares = shares_for(&key_shares, &request);
             for s in &shares {
@@ -973,20 +833,13 @@ mod tests {
             for subset in subsets(n, t + 1) {
                 let chosen: Vec<_> = subset.iter().map(|&i| shares[i].clone()).collect();
                 let opened = key.open(&request, &chosen).unwrap();
-                assert_eq!(
-                    opened.value.as_slice(),
-                    plaintext.as_slice(),
-                    "subset {subset:?}"
-                );
+                assert_eq!(opened.value.as_slice(), plaintext.as_slice(), "subset {subset:?}");
                 assert!(opened.faulty.is_empty());
             }
             // t shares are not enough.
             assert_eq!(
                 key.open(&request, &shares[..t]),
-                Err(SealError::Combine(CombineError::NotEnoughShares {
-                    needed: t + 1,
-                    got: t
-                }))
+                Err(SealError::Combine(CombineError::NotEnoughShares { needed: t + 1, got: t }))
             );
         }
     }
@@ -999,65 +852,29 @@ mod tests {
         let (u, w, v) = split(&request.ciphertext);
         let (u2, w2, v2) = split(&other.ciphertext);
         let mut tampered = Vec::new();
-        tampered.push(SealedRequest {
-            label: b"client-4".to_vec(),
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { label: b"client-4".to_vec(), ..request.clone() });
         let mut body = request.body.clone();
         body[3] ^= 1;
-        tampered.push(SealedRequest {
-            body,
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { body, ..request.clone() });
         let mut body = request.body.clone();
         *body.last_mut().unwrap() ^= 0x80;
-        tampered.push(SealedRequest {
-            body,
-            ..request.clone()
-        });
-        tampered.push(SealedRequest {
-            ciphertext: join(&u2, &w, &v),
-            ..request.clone()
-        });
-        tampered.push(SealedRequest {
-            ciphertext: join(&u, &w2, &v),
-            ..request.clone()
-        });
-        tampered.push(SealedRequest {
-            ciphertext: join(&u, &w, &v2),
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { body, ..request.clone() });
+        tampered.push(SealedRequest { ciphertext: join(&u2, &w, &v), ..request.clone() });
+        tampered.push(SealedRequest { ciphertext: join(&u, &w2, &v), ..request.clone() });
+        tampered.push(SealedRequest { ciphertext: join(&u, &w, &v2), ..request.clone() });
         let mut v_flip = v.clone();
         v_flip[0] ^= 1;
-        tampered.push(SealedRequest {
-            ciphertext: join(&u, &w, &v_flip),
-            ..request.clone()
-        });
-        tampered.push(SealedRequest {
-            key_commitment: other.key_commitment,
-            ..request.clone()
-        });
-        tampered.push(SealedRequest {
-            proof: other.proof,
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { ciphertext: join(&u, &w, &v_flip), ..request.clone() });
+        tampered.push(SealedRequest { key_commitment: other.key_commitment, ..request.clone() });
+        tampered.push(SealedRequest { proof: other.proof, ..request.clone() });
         let mut proof = request.proof;
         proof[40] ^= 1;
-        tampered.push(SealedRequest {
-            proof,
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { proof, ..request.clone() });
         // The other request's body under this request's key and proof.
-        tampered.push(SealedRequest {
-            body: other.body.clone(),
-            ..request.clone()
-        });
+        tampered.push(SealedRequest { body: other.body.clone(), ..request.clone() });
         for (i, bad) in tampered.iter().enumerate() {
             assert!(bad.validate().is_err(), "tampering {i} validated");
-            assert!(
-                key_shares[0].decryption_share(bad).is_err(),
-                "tampering {i} got a share"
-            );
+            assert!(key_shares[0].decryption_share(bad).is_err(), "tampering {i} got a share");
         }
         // Even if replicas skipped validation, shares of the genuine ciphertext do not open a
         // copy with altered content: the commitment or the AEAD fails, then validation. (A copy
@@ -1069,10 +886,7 @@ mod tests {
             }
             assert!(key.open(bad, &shares).is_err(), "tampering {i} opened");
         }
-        assert_eq!(
-            key.open(&request, &shares).unwrap().value.as_slice(),
-            b"issue me a certificate"
-        );
+        assert_eq!(key.open(&request, &shares).unwrap().value.as_slice(), b"issue me a certificate");
     }
 
     #[test]
@@ -1086,10 +900,7 @@ mod tests {
             shares[0] = key_shares[0].decryption_share(&other).unwrap();
             let mut bad = vec![0];
             if t > 1 {
-                shares[1] = DecryptionShare {
-                    id: 1,
-                    share: shares[2].share.clone(),
-                };
+                shares[1] = DecryptionShare { id: 1, share: shares[2].share.clone() };
                 bad.push(1);
             }
             for &b in &bad {
@@ -1101,12 +912,7 @@ mod tests {
             // With only t good shares left, opening fails and names the bad ones.
             let few: Vec<_> = shares[..bad.len() + t].to_vec();
             match key.open(&request, &few) {
-                Err(SealError::Combine(CombineError::NotEnoughValidShares {
-                    needed,
-                    valid,
-                    faulty,
-                    ..
-                })) => {
+                Err(SealError::Combine(CombineError::NotEnoughValidShares { needed, valid, faulty, .. })) => {
                     assert_eq!((needed, valid, faulty), (t + 1, t, bad.clone()));
                 }
                 other => panic!("expected NotEnoughValidShares, got {other:?}"),
@@ -1119,18 +925,12 @@ mod tests {
         let (key, key_shares) = deal(4, 2, &mut rng(50));
         let request = seal(&key, b"l", b"x", &mut rng(51)).unwrap();
         let shares = shares_for(&key_shares, &request);
-        let stranger = DecryptionShare {
-            id: 9,
-            share: shares[1].share.clone(),
-        };
+        let stranger = DecryptionShare { id: 9, share: shares[1].share.clone() };
         assert!(!key.verify_decryption_share(&request, &stranger));
         let given = vec![shares[0].clone(), shares[0].clone(), stranger];
         assert_eq!(
             key.open(&request, &given),
-            Err(SealError::Combine(CombineError::NotEnoughShares {
-                needed: 2,
-                got: 1
-            }))
+            Err(SealError::Combine(CombineError::NotEnoughShares { needed: 2, got: 1 }))
         );
     }
 
@@ -1147,34 +947,16 @@ mod tests {
             let (ciphertext, r) = encrypt_key(&key, &real_key, &mut g).unwrap();
             let bytes = ciphertext.to_bytes();
             let body = aead_cipher(body_key)
-                .encrypt(
-                    Nonce::from_slice(&[0u8; 12]),
-                    Payload {
-                        msg: b"junk",
-                        aad: &associated_data(label, &bytes),
-                    },
-                )
+                .encrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: b"junk", aad: &associated_data(label, &bytes) })
                 .unwrap();
             let key_commitment = key_commitment(commit_to);
             let proof = prove(label, &bytes, &key_commitment, &body, r, &mut g);
-            SealedRequest {
-                label: label.to_vec(),
-                ciphertext,
-                key_commitment,
-                proof,
-                body,
-            }
+            SealedRequest { label: label.to_vec(), ciphertext, key_commitment, proof, body }
         };
-        for request in [
-            make(&fake_key, &fake_key, 61),
-            make(&real_key, &fake_key, 62),
-        ] {
+        for request in [make(&fake_key, &fake_key, 61), make(&real_key, &fake_key, 62)] {
             request.validate().unwrap();
             let shares = shares_for(&key_shares, &request);
-            assert_eq!(
-                key.open(&request, &shares),
-                Err(SealError::Undecryptable { faulty: vec![] })
-            );
+            assert_eq!(key.open(&request, &shares), Err(SealError::Undecryptable { faulty: vec![] }));
         }
         // The same construction with the real key everywhere opens: the test is sound.
         let fine = make(&real_key, &real_key, 63);
@@ -1199,40 +981,22 @@ mod tests {
         let long_label = vec![0u8; MAX_LABEL_LEN + 1];
         assert_eq!(
             seal(&key, &long_label, b"m", &mut rng(81)),
-            Err(SealError::LabelTooLong {
-                len: MAX_LABEL_LEN + 1
-            })
+            Err(SealError::LabelTooLong { len: MAX_LABEL_LEN + 1 })
         );
         let long_request = vec![0u8; MAX_PLAINTEXT_LEN + 1];
         assert_eq!(
             seal(&key, b"l", &long_request, &mut rng(82)),
-            Err(SealError::PlaintextTooLong {
-                len: MAX_PLAINTEXT_LEN + 1
-            })
+            Err(SealError::PlaintextTooLong { len: MAX_PLAINTEXT_LEN + 1 })
         );
         let request = seal(&key, b"l", b"", &mut rng(83)).unwrap();
         assert_eq!(request.body.len(), TAG_LEN);
         request.validate().unwrap();
         let shares = shares_for(&key_shares, &request);
         assert!(key.open(&request, &shares).unwrap().value.is_empty());
-        let cut = SealedRequest {
-            body: request.body[..TAG_LEN - 1].to_vec(),
-            ..request.clone()
-        };
-        assert_eq!(
-            cut.validate(),
-            Err(SealError::BodyLength { len: TAG_LEN - 1 })
-        );
-        let relabelled = SealedRequest {
-            label: long_label,
-            ..request
-        };
-        assert_eq!(
-            relabelled.validate(),
-            Err(SealError::LabelTooLong {
-                len: MAX_LABEL_LEN + 1
-            })
-        );
+        let cut = SealedRequest { body: request.body[..TAG_LEN - 1].to_vec(), ..request.clone() };
+        assert_eq!(cut.validate(), Err(SealError::BodyLength { len: TAG_LEN - 1 }));
+        let relabelled = SealedRequest { label: long_label, ..request };
+        assert_eq!(relabelled.validate(), Err(SealError::LabelTooLong { len: MAX_LABEL_LEN + 1 }));
     }
 
     #[test]
@@ -1245,10 +1009,7 @@ mod tests {
         let share_text = serde_json::to_string(&key_shares[4]).unwrap();
         let share_back: EncryptionKeyShare = serde_json::from_str(&share_text).unwrap();
         assert_eq!(share_back.id(), 4);
-        assert_eq!(
-            share_back.public_key_share(),
-            key_shares[4].public_key_share()
-        );
+        assert_eq!(share_back.public_key_share(), key_shares[4].public_key_share());
 
         let request = seal(&key_back, b"label", b"payload", &mut rng(91)).unwrap();
         let text = serde_json::to_string(&request).unwrap();
@@ -1259,14 +1020,10 @@ mod tests {
             .iter()
             .map(|s| serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap())
             .collect();
-        assert_eq!(
-            key.open(&back, &shares).unwrap().value.as_slice(),
-            b"payload"
-        );
+        assert_eq!(key.open(&back, &shares).unwrap().value.as_slice(), b"payload");
         // Malformed points are refused at parse time.
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        value["ciphertext"] =
-            format!("{}{}", "ff".repeat(PK_SIZE), "00".repeat(SIG_SIZE + 32)).into();
+        value["ciphertext"] = format!("{}{}", "ff".repeat(PK_SIZE), "00".repeat(SIG_SIZE + 32)).into();
         assert!(serde_json::from_value::<SealedRequest>(value).is_err());
         let bad_share = format!("{{\"id\":0,\"share\":\"{}\"}}", "ff".repeat(PK_SIZE));
         assert!(serde_json::from_str::<DecryptionShare>(&bad_share).is_err());
@@ -1279,10 +1036,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let secret = value["share"].as_str().unwrap();
         let debug = format!("{:?}", key_shares[1]);
-        assert!(
-            !debug.contains(secret) && !debug.contains(&secret[..16]),
-            "{debug}"
-        );
+        assert!(!debug.contains(secret) && !debug.contains(&secret[..16]), "{debug}");
         assert!(debug.contains("id: 1"));
     }
 

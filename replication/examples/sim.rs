@@ -1,16 +1,20 @@
 //! Long simulator campaigns: `cargo run -p replication --release --example sim -- --seeds N
-//! --protocol P --adversary A [--n N --t T] [--from SEED]`. `P` is one of rbc, cbc, abba,
-//! abba-validated, mvba, abc (or `all`); `A` an adversary name or `all`. Prints one table row per
+//! --protocol P --adversary A [--n N --t T] [--from SEED] [--crypto standin|real]
+//! [--requests R --batch B] [--no-bytes]`. `P` is one of rbc, cbc, abba,
+//! abba-validated, mvba, abc, scabc (or `all`); `A` an adversary name or `all`. Prints one table row per
 //! (protocol, configuration, adversary): seeds, failures, mean/max ABBA rounds, messages and
-//! bytes per delivered request. Exits non-zero if any seed failed (the first failing seeds are
+//! bytes per delivered request, faults reported, wall time, and wall milliseconds per delivered
+//! request (all nodes run on one thread, so this is the CPU cost of ordering for the whole
+//! cluster). Exits non-zero if any seed failed (the first failing seeds are
 //! printed with their replay value).
 
 use replication::sim::scenarios::atomic::AtomicScenario;
 use replication::sim::scenarios::binary::BinaryScenario;
 use replication::sim::scenarios::consistent::ConsistentScenario;
 use replication::sim::scenarios::reliable::ReliableScenario;
+use replication::sim::scenarios::secure::SecureScenario;
 use replication::sim::scenarios::validated::ValidatedScenario;
-use replication::sim::{Adversary, Campaign, CampaignStats, Scenario};
+use replication::sim::{Adversary, Campaign, CampaignStats, CryptoKind, Scenario};
 use std::time::Instant;
 
 struct Args {
@@ -19,6 +23,13 @@ struct Args {
     protocol: String,
     adversary: String,
     configs: Vec<(usize, usize)>,
+    crypto: CryptoKind,
+    /// Most requests per node (atomic broadcast protocols).
+    requests: Option<u32>,
+    /// Batch size (atomic broadcast protocols).
+    batch: Option<usize>,
+    /// Skip encoding every message (faster; bytes/req shows 0).
+    no_bytes: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -28,6 +39,10 @@ fn parse_args() -> Result<Args, String> {
         protocol: "all".into(),
         adversary: "all".into(),
         configs: vec![(4, 1), (7, 2), (10, 3)],
+        crypto: CryptoKind::Standin,
+        requests: None,
+        batch: None,
+        no_bytes: false,
     };
     let mut n = None;
     let mut t = None;
@@ -39,6 +54,16 @@ fn parse_args() -> Result<Args, String> {
             "--from" => args.from = value()?.parse().map_err(|e| format!("--from: {e}"))?,
             "--protocol" => args.protocol = value()?,
             "--adversary" => args.adversary = value()?,
+            "--crypto" => {
+                args.crypto = match value()?.as_str() {
+                    "standin" => CryptoKind::Standin,
+                    "real" => CryptoKind::Real,
+                    other => return Err(format!("--crypto: unknown {other} (standin, real)")),
+                }
+            }
+            "--requests" => args.requests = Some(value()?.parse().map_err(|e| format!("--requests: {e}"))?),
+            "--batch" => args.batch = Some(value()?.parse().map_err(|e| format!("--batch: {e}"))?),
+            "--no-bytes" => args.no_bytes = true,
             "--n" => n = Some(value()?.parse().map_err(|e| format!("--n: {e}"))?),
             "--t" => t = Some(value()?.parse().map_err(|e| format!("--t: {e}"))?),
             other => return Err(format!("unknown argument {other}")),
@@ -58,27 +83,20 @@ fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
     let adversaries: Vec<(&str, Adversary)> = if args.adversary == "all" {
         Adversary::all()
     } else {
-        Adversary::all()
-            .into_iter()
-            .filter(|(name, _)| *name == args.adversary)
-            .collect()
+        Adversary::all().into_iter().filter(|(name, _)| *name == args.adversary).collect()
     };
     for &(n, t) in &args.configs {
         for (name, adversary) in &adversaries {
             let mut campaign = Campaign::new(n, t, *adversary);
-            campaign.count_bytes = true;
+            campaign.count_bytes = !args.no_bytes;
+            campaign.crypto = args.crypto;
             let start = Instant::now();
-            let stats: CampaignStats =
-                campaign.run_many(scenario, args.from..args.from + args.seeds);
+            let stats: CampaignStats = campaign.run_many(scenario, args.from..args.from + args.seeds);
             let per = |x: u64| {
-                if stats.delivered_requests == 0 {
-                    0.0
-                } else {
-                    x as f64 / stats.delivered_requests as f64
-                }
+                if stats.delivered_requests == 0 { 0.0 } else { x as f64 / stats.delivered_requests as f64 }
             };
             println!(
-                "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10.2} {:>9} {:>12.1} {:>12.1} {:>9.2}",
+                "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10.2} {:>9} {:>12.1} {:>12.1} {:>9} {:>9.2} {:>8.3}",
                 scenario.name(),
                 n,
                 t,
@@ -89,7 +107,9 @@ fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
                 stats.abba_rounds_max,
                 per(stats.messages),
                 per(stats.bytes),
+                stats.faults,
                 start.elapsed().as_secs_f64(),
+                per(start.elapsed().as_micros() as u64) / 1000.0,
             );
             for (seed, error) in stats.failures.iter().take(3) {
                 *failed = true;
@@ -108,7 +128,7 @@ fn main() {
         }
     };
     println!(
-        "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10} {:>9} {:>12} {:>12} {:>9}",
+        "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10} {:>9} {:>12} {:>12} {:>9} {:>9} {:>8}",
         "protocol",
         "n",
         "t",
@@ -119,7 +139,9 @@ fn main() {
         "abba-max",
         "msgs/req",
         "bytes/req",
-        "secs"
+        "faults",
+        "secs",
+        "ms/req"
     );
     let mut failed = false;
     let p = args.protocol.as_str();
@@ -146,7 +168,25 @@ fn main() {
     }
     if p == "all" || p == "abc" {
         known = true;
-        row(&AtomicScenario::default(), &args, &mut failed);
+        let mut scenario = AtomicScenario::default();
+        if let Some(r) = args.requests {
+            scenario.max_requests_per_node = r;
+        }
+        if let Some(b) = args.batch {
+            scenario.config.max_batch = b;
+        }
+        row(&scenario, &args, &mut failed);
+    }
+    if p == "all" || p == "scabc" {
+        known = true;
+        let mut scenario = SecureScenario::default();
+        if let Some(r) = args.requests {
+            scenario.max_requests_per_node = r;
+        }
+        if let Some(b) = args.batch {
+            scenario.config.max_batch = b;
+        }
+        row(&scenario, &args, &mut failed);
     }
     if !known {
         eprintln!("error: unknown protocol {p}");

@@ -1,10 +1,12 @@
 //! Asynchronous Byzantine broadcast and agreement for the replicated CA (DESIGN.md §4), as pure
-//! state machines: reliable broadcast, verifiable consistent broadcast, binary agreement (ABBA)
-//! and multi-valued validated agreement, with the cryptography behind a small interface
-//! ([`crypto`]). Nothing here does I/O, reads a clock or spawns a task: every protocol takes
-//! inputs and messages and returns a [`Step`] of messages to send, outputs and observed faults.
-//! With the `sim` feature the crate also carries the deterministic adversarial simulator and a
-//! fast stand-in for the threshold schemes (test support).
+//! state machines: reliable broadcast, verifiable consistent broadcast, binary agreement (ABBA),
+//! multi-valued validated agreement, atomic broadcast with request dissemination and verifiable
+//! round proofs, and secure causal atomic broadcast of sealed requests. The cryptography sits
+//! behind small traits ([`crypto`]) implemented over the `threshold` crate
+//! ([`crypto::threshold_backend`]). Nothing here does I/O, reads a clock or spawns a task: every
+//! protocol takes inputs and messages and returns a [`Step`] of messages to send, outputs and
+//! observed faults. With the `sim` feature the crate also carries the deterministic adversarial
+//! simulator ([`sim`]) and a fast stand-in for the threshold schemes (test support).
 
 pub mod agreement;
 pub mod atomic;

@@ -14,11 +14,7 @@ pub trait Protocol {
 
     fn our_id(&self) -> PartyId;
 
-    fn handle_input(
-        &mut self,
-        input: Self::Input,
-        rng: &mut dyn RngCore,
-    ) -> Step<Self::Message, Self::Output>;
+    fn handle_input(&mut self, input: Self::Input, rng: &mut dyn RngCore) -> Step<Self::Message, Self::Output>;
 
     /// `from` is the authenticated sender (the link, never a field inside the message).
     fn handle_message(

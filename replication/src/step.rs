@@ -28,11 +28,7 @@ pub struct Step<M, O> {
 
 impl<M, O> Default for Step<M, O> {
     fn default() -> Self {
-        Step {
-            messages: Vec::new(),
-            output: Vec::new(),
-            faults: Vec::new(),
-        }
+        Step { messages: Vec::new(), output: Vec::new(), faults: Vec::new() }
     }
 }
 
@@ -42,17 +38,11 @@ impl<M, O> Step<M, O> {
     }
 
     pub fn broadcast(&mut self, message: M) {
-        self.messages.push(TargetedMessage {
-            target: Target::All,
-            message,
-        });
+        self.messages.push(TargetedMessage { target: Target::All, message });
     }
 
     pub fn send(&mut self, to: PartyId, message: M) {
-        self.messages.push(TargetedMessage {
-            target: Target::Node(to),
-            message,
-        });
+        self.messages.push(TargetedMessage { target: Target::Node(to), message });
     }
 
     pub fn fault(&mut self, fault: Fault) {
@@ -66,11 +56,9 @@ impl<M, O> Step<M, O> {
     /// Takes a child's messages (wrapped by `wrap`) and faults into this step and returns the
     /// child's outputs, which the parent interprets.
     pub fn absorb<M2, O2>(&mut self, child: Step<M2, O2>, wrap: impl Fn(M2) -> M) -> Vec<O2> {
-        self.messages
-            .extend(child.messages.into_iter().map(|tm| TargetedMessage {
-                target: tm.target,
-                message: wrap(tm.message),
-            }));
+        self.messages.extend(
+            child.messages.into_iter().map(|tm| TargetedMessage { target: tm.target, message: wrap(tm.message) }),
+        );
         self.faults.extend(child.faults);
         child.output
     }

@@ -36,15 +36,7 @@ fn coin_timing_attack_cannot_delay_binary_agreement() {
             "coin_timing_attack_cannot_delay_binary_agreement",
             replication::sim::seeds_from_env(1000),
         );
-        assert!(
-            stats.mean_abba_rounds() <= 3.0,
-            "mean rounds {}",
-            stats.mean_abba_rounds()
-        );
-        assert!(
-            stats.abba_rounds_max <= 20,
-            "max rounds {}",
-            stats.abba_rounds_max
-        );
+        assert!(stats.mean_abba_rounds() <= 3.0, "mean rounds {}", stats.mean_abba_rounds());
+        assert!(stats.abba_rounds_max <= 20, "max rounds {}", stats.abba_rounds_max);
     }
 }

@@ -14,14 +14,7 @@ const T: usize = 1;
 const MSG: &[u8] = b"a TBSCertificate of a few hundred bytes would go here";
 
 fn dealt(bits: u32) -> RsaDealing {
-    deal(
-        bits,
-        N,
-        T,
-        &mut ChaCha20Rng::seed_from_u64(u64::from(bits)),
-        &mut |_| {},
-    )
-    .expect("deal")
+    deal(bits, N, T, &mut ChaCha20Rng::seed_from_u64(u64::from(bits)), &mut |_| {}).expect("deal")
 }
 
 fn threshold_rsa(c: &mut Criterion) {
@@ -31,34 +24,22 @@ fn threshold_rsa(c: &mut Criterion) {
         let (public, share) = (&dealing.public, &dealing.shares[0]);
         let mut rng = ChaCha20Rng::seed_from_u64(1);
 
-        group.bench_function(BenchmarkId::new("share", bits), |b| {
-            b.iter(|| share.sign(public, black_box(MSG)))
-        });
+        group.bench_function(BenchmarkId::new("share", bits), |b| b.iter(|| share.sign(public, black_box(MSG))));
         group.bench_function(BenchmarkId::new("share_with_proof", bits), |b| {
             b.iter(|| share.sign_with_proof(public, black_box(MSG), &mut rng))
         });
         let proven = share.sign_with_proof(public, MSG, &mut rng);
         group.bench_function(BenchmarkId::new("verify_share_proof", bits), |b| {
-            b.iter(|| {
-                public
-                    .verify_share(black_box(MSG), &proven)
-                    .expect("valid proof")
-            })
+            b.iter(|| public.verify_share(black_box(MSG), &proven).expect("valid proof"))
         });
-        let shares: Vec<SignatureShare> = dealing.shares[..=T]
-            .iter()
-            .map(|s| s.sign(public, MSG))
-            .collect();
+        let shares: Vec<SignatureShare> = dealing.shares[..=T].iter().map(|s| s.sign(public, MSG)).collect();
         group.bench_function(BenchmarkId::new("combine_t_plus_1", bits), |b| {
             b.iter(|| public.combine(black_box(MSG), &shares).expect("combines"))
         });
 
-        let key = rsa::RsaPrivateKey::new(&mut ChaCha20Rng::seed_from_u64(2), bits as usize)
-            .expect("rsa key");
+        let key = rsa::RsaPrivateKey::new(&mut ChaCha20Rng::seed_from_u64(2), bits as usize).expect("rsa key");
         let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);
-        group.bench_function(BenchmarkId::new("rsa_crate_sign", bits), |b| {
-            b.iter(|| signer.sign(black_box(MSG)))
-        });
+        group.bench_function(BenchmarkId::new("rsa_crate_sign", bits), |b| b.iter(|| signer.sign(black_box(MSG))));
     }
     group.finish();
 }
@@ -70,14 +51,7 @@ fn dealing(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("deal", 2048), |b| {
         b.iter(|| {
             seed += 1;
-            deal(
-                2048,
-                N,
-                T,
-                &mut ChaCha20Rng::seed_from_u64(seed),
-                &mut |_| {},
-            )
-            .expect("deal")
+            deal(2048, N, T, &mut ChaCha20Rng::seed_from_u64(seed), &mut |_| {}).expect("deal")
         })
     });
     group.finish();

@@ -68,10 +68,7 @@ pub enum MainVote {
         proof: Option<Vec<u8>>,
     },
     /// Pre-votes for both values were seen.
-    Abstain {
-        zero: Box<JustifiedPreVote>,
-        one: Box<JustifiedPreVote>,
-    },
+    Abstain { zero: Box<JustifiedPreVote>, one: Box<JustifiedPreVote> },
 }
 
 impl MainVote {
@@ -229,6 +226,11 @@ impl BinaryAgreement {
         self.decision.as_ref()
     }
 
+    /// Rounds holding state here (bounded by the future window).
+    pub fn rounds_held(&self) -> usize {
+        self.rounds.len()
+    }
+
     /// The round this party is in (or decided in).
     pub fn round(&self) -> u64 {
         self.round
@@ -259,11 +261,7 @@ impl BinaryAgreement {
     }
 
     fn our_proof(&self, value: bool) -> Option<Vec<u8>> {
-        if value && self.validator.is_some() {
-            self.proof.clone()
-        } else {
-            None
-        }
+        if value && self.validator.is_some() { self.proof.clone() } else { None }
     }
 
     fn verify_pre_vote(&self, round: u64, vote: &JustifiedPreVote) -> bool {
@@ -273,43 +271,23 @@ impl BinaryAgreement {
         let public = &self.info.public;
         match &vote.justification {
             PreVoteJustification::Initial(sig) => {
-                round == 1
-                    && public.coin.verify(
-                        DST_PRE_PROCESS,
-                        &pre_process_statement(&self.id, vote.value),
-                        sig,
-                    )
+                round == 1 && public.coin.verify(DST_PRE_PROCESS, &pre_process_statement(&self.id, vote.value), sig)
             }
             PreVoteJustification::Hard(sig) => {
-                round > 1
-                    && public.vote.verify(
-                        DST_PRE_VOTE,
-                        &pre_vote_statement(&self.id, round - 1, vote.value),
-                        sig,
-                    )
+                round > 1 && public.vote.verify(DST_PRE_VOTE, &pre_vote_statement(&self.id, round - 1, vote.value), sig)
             }
             PreVoteJustification::Soft { abstain, coin } => {
                 round > 1
                     && coin_bit(coin) == vote.value
-                    && public
-                        .coin
-                        .verify(DST_COIN, &coin_statement(&self.id, round - 1), coin)
-                    && public.vote.verify(
-                        DST_MAIN_VOTE,
-                        &main_vote_statement(&self.id, round - 1, 2),
-                        abstain,
-                    )
+                    && public.coin.verify(DST_COIN, &coin_statement(&self.id, round - 1), coin)
+                    && public.vote.verify(DST_MAIN_VOTE, &main_vote_statement(&self.id, round - 1, 2), abstain)
             }
         }
     }
 
     fn verify_main_vote(&self, round: u64, vote: &MainVote) -> bool {
         match vote {
-            MainVote::Value {
-                value,
-                justification,
-                proof,
-            } => {
+            MainVote::Value { value, justification, proof } => {
                 self.proof_ok(*value, proof)
                     && self.info.public.vote.verify(
                         DST_PRE_VOTE,
@@ -318,10 +296,7 @@ impl BinaryAgreement {
                     )
             }
             MainVote::Abstain { zero, one } => {
-                !zero.value
-                    && one.value
-                    && self.verify_pre_vote(round, zero)
-                    && self.verify_pre_vote(round, one)
+                !zero.value && one.value && self.verify_pre_vote(round, zero) && self.verify_pre_vote(round, one)
             }
         }
     }
@@ -373,10 +348,7 @@ impl BinaryAgreement {
     }
 
     fn send_pre_vote(&mut self, round: u64, vote: JustifiedPreVote, step: &mut AbbaStep) {
-        let share = self.info.secret.vote.sign(
-            DST_PRE_VOTE,
-            &pre_vote_statement(&self.id, round, vote.value),
-        );
+        let share = self.info.secret.vote.sign(DST_PRE_VOTE, &pre_vote_statement(&self.id, round, vote.value));
         self.rounds.entry(round).or_default().sent_pre_vote = true;
         step.broadcast(AbbaMessage::PreVote { round, vote, share });
     }
@@ -394,22 +366,15 @@ impl BinaryAgreement {
             }
             let ones = self.pre_process.values().filter(|v| **v).count();
             let zeros = self.pre_process.len() - ones;
-            let order = if ones >= zeros {
-                [true, false]
-            } else {
-                [false, true]
-            };
+            let order = if ones >= zeros { [true, false] } else { [false, true] };
             for value in order {
                 let count = if value { ones } else { zeros };
                 if count <= t {
                     continue;
                 }
                 let msg = pre_process_statement(&self.id, value);
-                let (sig, faulty) = self.pre_process_shares[value as usize].combine(
-                    &*self.info.public.coin,
-                    DST_PRE_PROCESS,
-                    &msg,
-                );
+                let (sig, faulty) =
+                    self.pre_process_shares[value as usize].combine(&*self.info.public.coin, DST_PRE_PROCESS, &msg);
                 self.ban(&faulty, FaultKind::InvalidSignatureShare, step);
                 if let Some(sig) = sig {
                     let proof = self.our_proof(value);
@@ -417,11 +382,7 @@ impl BinaryAgreement {
                         continue;
                     }
                     self.round = 1;
-                    let vote = JustifiedPreVote {
-                        value,
-                        justification: PreVoteJustification::Initial(sig),
-                        proof,
-                    };
+                    let vote = JustifiedPreVote { value, justification: PreVoteJustification::Initial(sig), proof };
                     self.send_pre_vote(1, vote, step);
                     return true;
                 }
@@ -442,43 +403,24 @@ impl BinaryAgreement {
             let vote = if ones == 0 || ones == state.pre_votes.len() {
                 let value = ones > 0;
                 let msg = pre_vote_statement(&id, r, value);
-                let (sig, faulty) = state.pre_vote_shares[value as usize].combine(
-                    &*info.public.vote,
-                    DST_PRE_VOTE,
-                    &msg,
-                );
+                let (sig, faulty) =
+                    state.pre_vote_shares[value as usize].combine(&*info.public.vote, DST_PRE_VOTE, &msg);
                 if !faulty.is_empty() {
                     self.ban(&faulty, FaultKind::InvalidSignatureShare, step);
                     return true;
                 }
                 let Some(sig) = sig else { return false };
                 let proof = proofs[value as usize].clone();
-                MainVote::Value {
-                    value,
-                    justification: sig,
-                    proof,
-                }
+                MainVote::Value { value, justification: sig, proof }
             } else {
-                let (Some(zero), Some(one)) =
-                    (state.examples[0].clone(), state.examples[1].clone())
-                else {
+                let (Some(zero), Some(one)) = (state.examples[0].clone(), state.examples[1].clone()) else {
                     return false;
                 };
-                MainVote::Abstain {
-                    zero: Box::new(zero),
-                    one: Box::new(one),
-                }
+                MainVote::Abstain { zero: Box::new(zero), one: Box::new(one) }
             };
-            let share = info
-                .secret
-                .vote
-                .sign(DST_MAIN_VOTE, &main_vote_statement(&id, r, vote.code()));
+            let share = info.secret.vote.sign(DST_MAIN_VOTE, &main_vote_statement(&id, r, vote.code()));
             state.sent_main_vote = true;
-            step.broadcast(AbbaMessage::MainVote {
-                round: r,
-                vote,
-                share,
-            });
+            step.broadcast(AbbaMessage::MainVote { round: r, vote, share });
             return true;
         }
         if !state.finished {
@@ -489,33 +431,21 @@ impl BinaryAgreement {
             if codes.len() == 1 && !codes.contains(&2) {
                 let value = codes.contains(&1);
                 let msg = main_vote_statement(&id, r, value as u8);
-                let (sig, faulty) = state.main_vote_shares[value as usize].combine(
-                    &*info.public.vote,
-                    DST_MAIN_VOTE,
-                    &msg,
-                );
+                let (sig, faulty) =
+                    state.main_vote_shares[value as usize].combine(&*info.public.vote, DST_MAIN_VOTE, &msg);
                 if !faulty.is_empty() {
                     self.ban(&faulty, FaultKind::InvalidSignatureShare, step);
                     return true;
                 }
                 let Some(signature) = sig else { return false };
                 let proof = proofs[value as usize].clone();
-                self.decide(
-                    AbbaDecision {
-                        value,
-                        round: r,
-                        signature,
-                        proof,
-                    },
-                    step,
-                );
+                self.decide(AbbaDecision { value, round: r, signature, proof }, step);
                 return true;
             }
             if state.hard.is_none() {
                 // All abstained: the soft justification needs their combined signature.
                 let msg = main_vote_statement(&id, r, 2);
-                let (sig, faulty) =
-                    state.main_vote_shares[2].combine(&*info.public.vote, DST_MAIN_VOTE, &msg);
+                let (sig, faulty) = state.main_vote_shares[2].combine(&*info.public.vote, DST_MAIN_VOTE, &msg);
                 if !faulty.is_empty() {
                     self.ban(&faulty, FaultKind::InvalidSignatureShare, step);
                     return true;
@@ -532,16 +462,9 @@ impl BinaryAgreement {
         }
         // Round finished: enter r+1 with a hard pre-vote, or a soft one once the coin is known.
         let vote = if let Some((value, sig, proof)) = state.hard.clone() {
-            JustifiedPreVote {
-                value,
-                justification: PreVoteJustification::Hard(sig),
-                proof,
-            }
+            JustifiedPreVote { value, justification: PreVoteJustification::Hard(sig), proof }
         } else {
-            let (coin, faulty) =
-                state
-                    .coin_shares
-                    .combine(&*info.public.coin, DST_COIN, &coin_statement(&id, r));
+            let (coin, faulty) = state.coin_shares.combine(&*info.public.coin, DST_COIN, &coin_statement(&id, r));
             if !faulty.is_empty() {
                 self.ban(&faulty, FaultKind::InvalidCoinShare, step);
                 return true;
@@ -557,11 +480,7 @@ impl BinaryAgreement {
                 // Cannot happen: an abstaining main-vote carries a justified pre-vote for 1.
                 return false;
             }
-            JustifiedPreVote {
-                value,
-                justification: PreVoteJustification::Soft { abstain, coin },
-                proof,
-            }
+            JustifiedPreVote { value, justification: PreVoteJustification::Soft { abstain, coin }, proof }
         };
         self.round = r + 1;
         // Rounds before r are no longer needed.
@@ -580,18 +499,8 @@ impl BinaryAgreement {
 
     fn handle(&mut self, from: PartyId, msg: AbbaMessage, step: &mut AbbaStep) {
         match msg {
-            AbbaMessage::Decide {
-                round,
-                value,
-                signature,
-                proof,
-            } => {
-                let decision = AbbaDecision {
-                    value,
-                    round,
-                    signature,
-                    proof,
-                };
+            AbbaMessage::Decide { round, value, signature, proof } => {
+                let decision = AbbaDecision { value, round, signature, proof };
                 if !verify_decision(&self.info.public, &self.id, &decision) {
                     step.fault(Fault::new(from, FaultKind::InvalidSignature));
                 } else if !self.proof_ok(value, &decision.proof) {
@@ -600,11 +509,7 @@ impl BinaryAgreement {
                     self.decide(decision, step);
                 }
             }
-            AbbaMessage::PreProcess {
-                value,
-                share,
-                proof,
-            } => {
+            AbbaMessage::PreProcess { value, share, proof } => {
                 if !self.check_share(from, &share, step) || self.round > 0 {
                     return;
                 }
@@ -613,9 +518,7 @@ impl BinaryAgreement {
                     return;
                 }
                 match self.pre_process.get(&from) {
-                    Some(prev) if *prev != value => {
-                        step.fault(Fault::new(from, FaultKind::Equivocation))
-                    }
+                    Some(prev) if *prev != value => step.fault(Fault::new(from, FaultKind::Equivocation)),
                     Some(_) => {}
                     None => {
                         self.learn_proof(value, &proof);
@@ -628,10 +531,7 @@ impl BinaryAgreement {
                 if !self.check_share(from, &share, step) || !self.round_acceptable(round) {
                     return;
                 }
-                let known = self
-                    .rounds
-                    .get(&round)
-                    .and_then(|s| s.pre_votes.get(&from).copied());
+                let known = self.rounds.get(&round).and_then(|s| s.pre_votes.get(&from).copied());
                 match known {
                     Some(prev) if prev != vote.value => {
                         step.fault(Fault::new(from, FaultKind::Equivocation));
@@ -658,10 +558,7 @@ impl BinaryAgreement {
                     return;
                 }
                 let code = vote.code();
-                let known = self
-                    .rounds
-                    .get(&round)
-                    .and_then(|s| s.main_votes.get(&from).copied());
+                let known = self.rounds.get(&round).and_then(|s| s.main_votes.get(&from).copied());
                 match known {
                     Some(prev) if prev != code => {
                         step.fault(Fault::new(from, FaultKind::Equivocation));
@@ -681,11 +578,7 @@ impl BinaryAgreement {
                 let state = self.rounds.entry(round).or_default();
                 state.main_votes.insert(from, code);
                 state.main_vote_shares[code as usize].insert(share);
-                if let MainVote::Value {
-                    value,
-                    justification,
-                    proof,
-                } = vote
+                if let MainVote::Value { value, justification, proof } = vote
                     && state.hard.is_none()
                 {
                     state.hard = Some((value, justification, proof));
@@ -695,11 +588,7 @@ impl BinaryAgreement {
                 if !self.check_share(from, &share, step) || !self.round_acceptable(round) {
                     return;
                 }
-                self.rounds
-                    .entry(round)
-                    .or_default()
-                    .coin_shares
-                    .insert(share);
+                self.rounds.entry(round).or_default().coin_shares.insert(share);
             }
         }
     }
@@ -723,26 +612,13 @@ impl Protocol for BinaryAgreement {
         let value = input.value && self.proof_ok(true, &input.proof);
         self.learn_proof(value, &input.proof);
         self.input = Some(value);
-        let share = self
-            .info
-            .secret
-            .coin
-            .sign(DST_PRE_PROCESS, &pre_process_statement(&self.id, value));
-        step.broadcast(AbbaMessage::PreProcess {
-            value,
-            share,
-            proof: self.our_proof(value),
-        });
+        let share = self.info.secret.coin.sign(DST_PRE_PROCESS, &pre_process_statement(&self.id, value));
+        step.broadcast(AbbaMessage::PreProcess { value, share, proof: self.our_proof(value) });
         self.progress(&mut step);
         step
     }
 
-    fn handle_message(
-        &mut self,
-        from: PartyId,
-        msg: AbbaMessage,
-        _rng: &mut dyn RngCore,
-    ) -> AbbaStep {
+    fn handle_message(&mut self, from: PartyId, msg: AbbaMessage, _rng: &mut dyn RngCore) -> AbbaStep {
         let mut step = Step::new();
         if self.decision.is_some() || self.banned.contains(&from) {
             return step;

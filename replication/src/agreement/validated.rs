@@ -15,9 +15,7 @@
 //! candidate is held by `t+1` honest parties; any `n-t` votes for it include a `1`, every honest
 //! party enters its ABBA with `1`, and ABBA's validity decides `1`.
 
-use crate::agreement::binary::{
-    AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, ProofValidator,
-};
+use crate::agreement::binary::{AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, ProofValidator};
 use crate::broadcast::consistent::{CbcMessage, ConsistentBroadcast, Validator, verify_proof};
 use crate::crypto::share_set::ShareSet;
 use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value, digest};
@@ -40,21 +38,11 @@ pub struct Proposal {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MvbaMessage {
-    Cbc {
-        proposer: PartyId,
-        message: CbcMessage,
-    },
+    Cbc { proposer: PartyId, message: CbcMessage },
     Committed,
     Coin(SignatureShare),
-    Vote {
-        index: u64,
-        candidate: PartyId,
-        proposal: Option<Proposal>,
-    },
-    Abba {
-        index: u64,
-        message: AbbaMessage,
-    },
+    Vote { index: u64, candidate: PartyId, proposal: Option<Proposal> },
+    Abba { index: u64, message: AbbaMessage },
 }
 
 /// The agreed value with everything needed to verify it from the public keys alone.
@@ -76,17 +64,11 @@ pub struct MvbaOutput {
 pub type MvbaStep = Step<MvbaMessage, MvbaOutput>;
 
 fn cbc_id(id: &InstanceId, proposer: PartyId) -> InstanceId {
-    id.child(&[
-        IdPart::Protocol(ProtocolKind::ConsistentBroadcast),
-        IdPart::Party(proposer),
-    ])
+    id.child(&[IdPart::Protocol(ProtocolKind::ConsistentBroadcast), IdPart::Party(proposer)])
 }
 
 fn abba_id(id: &InstanceId, index: u64) -> InstanceId {
-    id.child(&[
-        IdPart::Protocol(ProtocolKind::BinaryAgreement),
-        IdPart::Index(index),
-    ])
+    id.child(&[IdPart::Protocol(ProtocolKind::BinaryAgreement), IdPart::Index(index)])
 }
 
 fn permutation_statement(id: &InstanceId) -> Vec<u8> {
@@ -118,22 +100,11 @@ fn proposal_valid(
 /// Checks an agreed value against the public keys alone: the coin fixes the candidate at
 /// `index`, the ABBA certificate says `1` for it, and the proposal is that candidate's
 /// consistently broadcast, valid value.
-pub fn verify_output(
-    public: &PublicKeys,
-    id: &InstanceId,
-    predicate: &Validator,
-    out: &MvbaOutput,
-) -> bool {
+pub fn verify_output(public: &PublicKeys, id: &InstanceId, predicate: &Validator, out: &MvbaOutput) -> bool {
     let order = permutation(&out.permutation_coin, public.n);
-    let proposal = Proposal {
-        value: out.value.clone(),
-        proof: out.proposal_proof.clone(),
-    };
-    public.coin.verify(
-        DST_PERMUTATION,
-        &permutation_statement(id),
-        &out.permutation_coin,
-    ) && order.get(out.index as usize) == Some(&out.proposer)
+    let proposal = Proposal { value: out.value.clone(), proof: out.proposal_proof.clone() };
+    public.coin.verify(DST_PERMUTATION, &permutation_statement(id), &out.permutation_coin)
+        && order.get(out.index as usize) == Some(&out.proposer)
         && out.decision.value
         && crate::agreement::binary::verify_decision(public, &abba_id(id, out.index), &out.decision)
         && proposal_valid(public, id, out.proposer, &proposal, predicate)
@@ -157,12 +128,7 @@ impl CandidateProof {
 
 /// ABBA's predicate for `1` on candidate `index`. Verified proofs are remembered (by digest):
 /// the same proof travels in many votes.
-fn candidate_validator(
-    public: PublicKeys,
-    id: InstanceId,
-    index: u64,
-    predicate: Validator,
-) -> ProofValidator {
+fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64, predicate: Validator) -> ProofValidator {
     let verified = std::sync::Mutex::new(BTreeSet::<[u8; 32]>::new());
     Arc::new(move |bytes: &[u8]| {
         let d = digest(bytes);
@@ -170,9 +136,7 @@ fn candidate_validator(
             return true;
         }
         let ok = CandidateProof::decode(bytes).is_some_and(|p| {
-            public
-                .coin
-                .verify(DST_PERMUTATION, &permutation_statement(&id), &p.coin)
+            public.coin.verify(DST_PERMUTATION, &permutation_statement(&id), &p.coin)
                 && permutation(&p.coin, public.n).get(index as usize) == Some(&p.candidate)
                 && proposal_valid(&public, &id, p.candidate, &p.proposal, &predicate)
         });
@@ -263,10 +227,7 @@ impl ValidatedAgreement {
         if self.output.is_some() {
             return self.abba_rounds_used.clone();
         }
-        self.abbas
-            .values()
-            .filter_map(|a| a.decision().map(|d| d.round))
-            .collect()
+        self.abbas.values().filter_map(|a| a.decision().map(|d| d.round)).collect()
     }
 
     fn abba(&mut self, index: u64) -> &mut BinaryAgreement {
@@ -279,20 +240,10 @@ impl ValidatedAgreement {
 
     fn candidate_proof(&self, candidate: PartyId, proposal: Proposal) -> Option<Vec<u8>> {
         let coin = self.coin.clone()?;
-        wire::encode(&CandidateProof {
-            coin,
-            candidate,
-            proposal,
-        })
-        .ok()
+        wire::encode(&CandidateProof { coin, candidate, proposal }).ok()
     }
 
-    fn lift_abba(
-        &mut self,
-        index: u64,
-        child: Step<AbbaMessage, AbbaDecision>,
-        step: &mut MvbaStep,
-    ) {
+    fn lift_abba(&mut self, index: u64, child: Step<AbbaMessage, AbbaDecision>, step: &mut MvbaStep) {
         for decision in step.absorb(child, |message| MvbaMessage::Abba { index, message }) {
             self.decisions.insert(index, decision);
         }
@@ -305,13 +256,7 @@ impl ValidatedAgreement {
         step: &mut MvbaStep,
     ) {
         for out in step.absorb(child, |message| MvbaMessage::Cbc { proposer, message }) {
-            self.delivered.insert(
-                proposer,
-                Proposal {
-                    value: out.value,
-                    proof: out.proof,
-                },
-            );
+            self.delivered.insert(proposer, Proposal { value: out.value, proof: out.proof });
         }
     }
 
@@ -327,11 +272,7 @@ impl ValidatedAgreement {
             }
             if self.sent_committed && !self.sent_coin && self.committed.len() >= n_t {
                 self.sent_coin = true;
-                let share = self
-                    .info
-                    .secret
-                    .coin
-                    .sign(DST_PERMUTATION, &permutation_statement(&self.id));
+                let share = self.info.secret.coin.sign(DST_PERMUTATION, &permutation_statement(&self.id));
                 step.broadcast(MvbaMessage::Coin(share));
             }
             if self.order.is_none() && self.sent_coin {
@@ -360,25 +301,14 @@ impl ValidatedAgreement {
             if !self.voted.contains(&k) {
                 self.voted.insert(k);
                 let proposal = self.delivered.get(&candidate).cloned();
-                step.broadcast(MvbaMessage::Vote {
-                    index: k,
-                    candidate,
-                    proposal,
-                });
+                step.broadcast(MvbaMessage::Vote { index: k, candidate, proposal });
             }
             let votes = self.votes.get(&k).map_or(0, |v| v.len());
             if !self.abba_input.contains(&k) && votes >= n_t {
                 self.abba_input.insert(k);
-                let proposal = self
-                    .delivered
-                    .get(&candidate)
-                    .cloned()
-                    .or_else(|| self.vote_proposals.get(&k).cloned());
+                let proposal = self.delivered.get(&candidate).cloned().or_else(|| self.vote_proposals.get(&k).cloned());
                 let proof = proposal.and_then(|p| self.candidate_proof(candidate, p));
-                let input = AbbaInput {
-                    value: proof.is_some(),
-                    proof,
-                };
+                let input = AbbaInput { value: proof.is_some(), proof };
                 let child = self.abba(k).handle_input(input, rng);
                 self.lift_abba(k, child, step);
                 continue;
@@ -423,8 +353,7 @@ impl ValidatedAgreement {
             votes.retain(|voter, (candidate, _)| {
                 let ok = Some(*candidate) == expected;
                 if !ok {
-                    step.faults
-                        .push(Fault::new(*voter, FaultKind::InvalidJustification));
+                    step.faults.push(Fault::new(*voter, FaultKind::InvalidJustification));
                 }
                 ok
             });
@@ -432,11 +361,7 @@ impl ValidatedAgreement {
         let proposals = std::mem::take(&mut self.vote_proposals);
         self.vote_proposals = proposals
             .into_iter()
-            .filter(|(k, _)| {
-                self.votes
-                    .get(k)
-                    .is_some_and(|v| v.values().any(|(_, has)| *has))
-            })
+            .filter(|(k, _)| self.votes.get(k).is_some_and(|v| v.values().any(|(_, has)| *has)))
             .collect();
     }
 
@@ -453,13 +378,7 @@ impl ValidatedAgreement {
         self.committed.clear();
     }
 
-    fn handle(
-        &mut self,
-        from: PartyId,
-        msg: MvbaMessage,
-        step: &mut MvbaStep,
-        rng: &mut dyn RngCore,
-    ) {
+    fn handle(&mut self, from: PartyId, msg: MvbaMessage, step: &mut MvbaStep, rng: &mut dyn RngCore) {
         let n = self.info.n();
         match msg {
             MvbaMessage::Cbc { proposer, message } => {
@@ -480,11 +399,7 @@ impl ValidatedAgreement {
                 }
                 self.coin_shares.insert(share);
             }
-            MvbaMessage::Vote {
-                index,
-                candidate,
-                proposal,
-            } => {
+            MvbaMessage::Vote { index, candidate, proposal } => {
                 if index >= n as u64 || candidate >= n {
                     step.fault(Fault::new(from, FaultKind::ImpossibleInstance));
                     return;
@@ -495,26 +410,18 @@ impl ValidatedAgreement {
                     step.fault(Fault::new(from, FaultKind::InvalidJustification));
                     return;
                 }
-                if self
-                    .votes
-                    .get(&index)
-                    .is_some_and(|v| v.contains_key(&from))
-                {
+                if self.votes.get(&index).is_some_and(|v| v.contains_key(&from)) {
                     return;
                 }
                 let has = proposal.is_some();
                 if let Some(p) = proposal {
-                    if !proposal_valid(&self.info.public, &self.id, candidate, &p, &self.predicate)
-                    {
+                    if !proposal_valid(&self.info.public, &self.id, candidate, &p, &self.predicate) {
                         step.fault(Fault::new(from, FaultKind::InvalidSignature));
                         return;
                     }
                     self.vote_proposals.entry(index).or_insert(p);
                 }
-                self.votes
-                    .entry(index)
-                    .or_default()
-                    .insert(from, (candidate, has));
+                self.votes.entry(index).or_default().insert(from, (candidate, has));
             }
             MvbaMessage::Abba { index, message } => {
                 if index >= n as u64 {
@@ -550,12 +457,7 @@ impl Protocol for ValidatedAgreement {
         step
     }
 
-    fn handle_message(
-        &mut self,
-        from: PartyId,
-        msg: MvbaMessage,
-        rng: &mut dyn RngCore,
-    ) -> MvbaStep {
+    fn handle_message(&mut self, from: PartyId, msg: MvbaMessage, rng: &mut dyn RngCore) -> MvbaStep {
         let mut step = Step::new();
         if self.output.is_some() && !matches!(msg, MvbaMessage::Cbc { .. }) {
             return step;

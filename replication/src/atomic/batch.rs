@@ -9,6 +9,21 @@ use std::collections::BTreeSet;
 
 const SIGNING_CONTEXT: &[u8] = b"replication/abc/batch/v1";
 
+/// What a batch may contain: at most `max_requests` requests, each passing `request_valid`
+/// (e.g. a well-formed sealed request in secure causal atomic broadcast).
+#[derive(Clone)]
+pub struct BatchRules {
+    pub max_requests: usize,
+    pub request_valid: crate::broadcast::consistent::Validator,
+}
+
+impl BatchRules {
+    /// Any request, at most `max_requests` per batch.
+    pub fn any(max_requests: usize) -> Self {
+        BatchRules { max_requests, request_valid: std::sync::Arc::new(|_: &[u8]| true) }
+    }
+}
+
 /// One replica's batch for a round, signed with its individual (Ed25519) key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedBatch {
@@ -50,9 +65,10 @@ impl SignedBatch {
         SignedBatch { signer, round, clock, requests, signature }
     }
 
-    pub fn verify(&self, public: &PublicKeys, id: &InstanceId, max_requests: usize) -> bool {
+    pub fn verify(&self, public: &PublicKeys, id: &InstanceId, rules: &BatchRules) -> bool {
         self.signer < public.n
-            && self.requests.len() <= max_requests
+            && self.requests.len() <= rules.max_requests
+            && self.requests.iter().all(|r| (rules.request_valid)(r))
             && public.replicas.verify(
                 self.signer,
                 &batch_statement(id, self.signer, self.round, self.clock, &self.requests),
@@ -72,7 +88,7 @@ pub fn check_proposal(
     public: &PublicKeys,
     id: &InstanceId,
     round: u64,
-    max_requests: usize,
+    rules: &BatchRules,
     bytes: &[u8],
 ) -> Option<Vec<SignedBatch>> {
     let batches: Vec<SignedBatch> = wire::decode(0, bytes).ok()?;
@@ -80,7 +96,7 @@ pub fn check_proposal(
     let ok = batches.len() == public.n - public.t
         && signers.len() == batches.len()
         && batches.windows(2).all(|w| w[0].signer < w[1].signer)
-        && batches.iter().all(|b| b.round == round && b.verify(public, id, max_requests));
+        && batches.iter().all(|b| b.round == round && b.verify(public, id, rules));
     ok.then_some(batches)
 }
 

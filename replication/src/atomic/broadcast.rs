@@ -12,9 +12,9 @@
 //! ([`super::dissemination`]), so a request accepted by one honest replica is eventually pending
 //! at all of them.
 
-use super::batch::{SignedBatch, encode_proposal, round_time};
+use super::batch::{BatchRules, SignedBatch, encode_proposal, round_time};
 use super::dissemination::Dissemination;
-use super::round_proof::{round_instance, round_predicate, verify_round_proof};
+use super::round_proof::{round_instance, round_predicate};
 use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement};
 use crate::broadcast::reliable::RbcMessage;
 use crate::crypto::{NetworkInfo, coin_value, digest};
@@ -66,7 +66,7 @@ pub struct DeliveredRound {
     pub time: u64,
     /// Agreed random seed of the round.
     pub seed: [u8; 32],
-    /// The transferable proof ([`verify_round_proof`]).
+    /// The transferable proof ([`super::verify_round_proof`]).
     pub proof: MvbaOutput,
 }
 
@@ -83,9 +83,12 @@ pub struct AtomicBroadcast {
     info: Arc<NetworkInfo>,
     id: InstanceId,
     config: AbcConfig,
+    rules: BatchRules,
     dissemination: Dissemination,
     pending_order: VecDeque<[u8; 32]>,
     pending: HashMap<[u8; 32], Vec<u8>>,
+    /// Pending requests this replica accepted from its own clients.
+    own: HashSet<[u8; 32]>,
     delivered: HashSet<[u8; 32]>,
     clock: u64,
     /// The next round to deliver.
@@ -105,14 +108,23 @@ const ABBA_STATS_LIMIT: usize = 10_000;
 
 impl AtomicBroadcast {
     pub fn new(info: Arc<NetworkInfo>, id: InstanceId, config: AbcConfig) -> Self {
+        Self::with_rules(info, id, config, BatchRules::any(config.max_batch))
+    }
+
+    /// Atomic broadcast that orders only requests passing `rules.request_valid`
+    /// (`rules.max_requests` overrides `config.max_batch`).
+    pub fn with_rules(info: Arc<NetworkInfo>, id: InstanceId, mut config: AbcConfig, rules: BatchRules) -> Self {
+        config.max_batch = rules.max_requests;
         let dissemination = Dissemination::new(info.clone(), id.clone());
         AtomicBroadcast {
             info,
             id,
             config,
+            rules,
             dissemination,
             pending_order: VecDeque::new(),
             pending: HashMap::new(),
+            own: HashSet::new(),
             delivered: HashSet::new(),
             clock: 0,
             round: 0,
@@ -134,9 +146,23 @@ impl AtomicBroadcast {
         self.config
     }
 
+    pub fn rules(&self) -> &BatchRules {
+        &self.rules
+    }
+
     /// The next round to be delivered.
     pub fn round(&self) -> u64 {
         self.round
+    }
+
+    /// Messages held for rounds beyond the window, over all peers.
+    pub fn future_buffered(&self) -> usize {
+        self.future.values().map(|q| q.len()).sum()
+    }
+
+    /// Agreement instances held: open rounds and recently delivered ones.
+    pub fn instances_held(&self) -> usize {
+        self.rounds.len() + self.finished.len()
     }
 
     pub fn pending_len(&self) -> usize {
@@ -154,9 +180,9 @@ impl AtomicBroadcast {
     }
 
     fn round_state(&mut self, round: u64) -> &mut RoundState {
-        let (info, config, abc) = (self.info.clone(), self.config, self.id.clone());
+        let (info, rules, abc) = (self.info.clone(), self.rules.clone(), self.id.clone());
         self.rounds.entry(round).or_insert_with(|| {
-            let predicate = round_predicate(info.public.clone(), abc.clone(), round, config.max_batch);
+            let predicate = round_predicate(info.public.clone(), abc.clone(), round, rules);
             RoundState {
                 started: false,
                 proposed: false,
@@ -166,13 +192,36 @@ impl AtomicBroadcast {
         })
     }
 
-    fn add_pending(&mut self, request: Vec<u8>) {
+    /// Queues a request; one that fails the request predicate is never ordered (its
+    /// disseminator is to blame: honest replicas check before disseminating).
+    fn add_pending(&mut self, sender: PartyId, request: Vec<u8>, step: &mut AbcStep) {
+        if !(self.rules.request_valid)(&request) {
+            step.fault(Fault::new(sender, FaultKind::InvalidValue));
+            return;
+        }
         let d = digest(&request);
         if self.delivered.contains(&d) || self.pending.contains_key(&d) {
             return;
         }
         self.pending.insert(d, request);
         self.pending_order.push_back(d);
+    }
+
+    /// The batch for a new round: the oldest pending requests fill half of it (so a request
+    /// pending at `t+1` honest replicas is in an agreed batch within a round or so), this
+    /// replica's own clients' requests the rest, so that the `n-t` agreed batches overlap little.
+    fn select_batch(&self, max_batch: usize) -> Vec<Vec<u8>> {
+        let mut taken = HashSet::new();
+        let oldest = self.pending_order.iter().take(max_batch.div_ceil(2));
+        let own = self.pending_order.iter().filter(|d| self.own.contains(*d));
+        let rest = self.pending_order.iter();
+        oldest
+            .chain(own)
+            .chain(rest)
+            .filter(|d| taken.insert(**d))
+            .filter_map(|d| self.pending.get(d).cloned())
+            .take(max_batch)
+            .collect()
     }
 
     /// Starts the current round and proposes when possible; delivers decided rounds in order.
@@ -186,19 +235,15 @@ impl AtomicBroadcast {
             let t = self.info.t();
             let want = !self.pending.is_empty();
             let (clock, max_batch, id, me) = (self.clock, self.config.max_batch, self.id.clone(), self.info.id);
-            let requests: Vec<Vec<u8>> = self
-                .pending_order
-                .iter()
-                .filter_map(|d| self.pending.get(d).cloned())
-                .take(max_batch)
-                .collect();
             let info = self.info.clone();
             let state = self.round_state(r);
             if !state.started && (want || state.batches.len() > t) {
                 state.started = true;
+                let requests = self.select_batch(max_batch);
                 let batch = SignedBatch::sign(&id, me, r, clock, requests, &*info.secret.signing);
                 step.broadcast(AbcMessage::Batch(batch));
             }
+            let state = self.round_state(r);
             if state.started && !state.proposed && state.batches.len() >= info.quorum() {
                 state.proposed = true;
                 let chosen: Vec<SignedBatch> = state.batches.values().take(info.quorum()).cloned().collect();
@@ -211,11 +256,9 @@ impl AtomicBroadcast {
     }
 
     fn deliver(&mut self, round: u64, out: MvbaOutput, step: &mut AbcStep, rng: &mut dyn RngCore) {
-        let batches = match verify_round_proof(&self.info.public, &self.id, round, self.config.max_batch, &out) {
-            Ok(batches) => batches,
-            // Cannot happen: the agreement only decides values passing the predicate.
-            Err(_) => Vec::new(),
-        };
+        // The agreement decides only values that passed the predicate here (n-t valid batches),
+        // so decoding suffices; a peer's copy would be checked with `verify_round_proof`.
+        let batches: Vec<SignedBatch> = crate::wire::decode(self.info.id, &out.value).unwrap_or_default();
         let mut requests = Vec::new();
         for batch in &batches {
             for request in &batch.requests {
@@ -223,6 +266,7 @@ impl AtomicBroadcast {
                 if self.delivered.insert(d) {
                     requests.push(request.clone());
                     self.pending.remove(&d);
+                    self.own.remove(&d);
                 }
             }
         }
@@ -278,27 +322,29 @@ impl AtomicBroadcast {
     }
 
     fn handle(&mut self, from: PartyId, msg: AbcMessage, step: &mut AbcStep, rng: &mut dyn RngCore) {
-        if let Some(round) = Self::message_round(&msg) {
-            if round > self.round + self.config.future_rounds {
-                let queue = self.future.entry(from).or_default();
-                if queue.len() < self.config.future_buffer_per_peer {
-                    queue.push_back(msg);
-                }
-                return;
+        if let Some(round) = Self::message_round(&msg)
+            && round > self.round + self.config.future_rounds
+        {
+            let queue = self.future.entry(from).or_default();
+            if queue.len() < self.config.future_buffer_per_peer {
+                queue.push_back(msg);
             }
+            return;
         }
         match msg {
             AbcMessage::Disseminate { sender, seq, message } => {
                 let child = self.dissemination.handle_message(from, sender, seq, message, rng);
-                for d in step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message }) {
-                    self.add_pending(d.request);
+                let delivered =
+                    step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message });
+                for d in delivered {
+                    self.add_pending(d.sender, d.request, step);
                 }
             }
             AbcMessage::Batch(batch) => {
                 if batch.round < self.round {
                     return;
                 }
-                if batch.signer != from || !batch.verify(&self.info.public, &self.id, self.config.max_batch) {
+                if batch.signer != from || !batch.verify(&self.info.public, &self.id, &self.rules) {
                     step.fault(Fault::new(from, FaultKind::InvalidIndividualSignature));
                     return;
                 }
@@ -341,9 +387,20 @@ impl Protocol for AtomicBroadcast {
         match input {
             AbcInput::Clock(now) => self.clock = now,
             AbcInput::Submit(request) => {
+                // Checked before dissemination: an honest replica never spreads what it would
+                // have to blame itself for.
+                if !(self.rules.request_valid)(&request) {
+                    return step;
+                }
+                let d = digest(&request);
+                if !self.delivered.contains(&d) {
+                    self.own.insert(d);
+                }
                 let child = self.dissemination.submit(request, rng);
-                for d in step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message }) {
-                    self.add_pending(d.request);
+                let delivered =
+                    step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message });
+                for d in delivered {
+                    self.add_pending(d.sender, d.request, &mut step);
                 }
             }
         }

@@ -50,11 +50,7 @@ impl Dissemination {
     }
 
     fn instance_id(&self, sender: PartyId, seq: u64) -> InstanceId {
-        self.id.child(&[
-            IdPart::Protocol(ProtocolKind::ReliableBroadcast),
-            IdPart::Party(sender),
-            IdPart::Index(seq),
-        ])
+        self.id.child(&[IdPart::Protocol(ProtocolKind::ReliableBroadcast), IdPart::Party(sender), IdPart::Index(seq)])
     }
 
     /// Broadcasts a request accepted by this replica (or queues it while the window is full).
@@ -67,7 +63,9 @@ impl Dissemination {
         let mut step = Step::new();
         let me = self.info.id;
         while self.next_seq < self.senders[me].low + WINDOW / 2 {
-            let Some(request) = self.waiting.pop_front() else { break };
+            let Some(request) = self.waiting.pop_front() else {
+                break;
+            };
             let seq = self.next_seq;
             self.next_seq += 1;
             let id = self.instance_id(me, seq);
@@ -113,10 +111,7 @@ impl Dissemination {
         }
         let id = self.instance_id(sender, seq);
         let info = self.info.clone();
-        let rbc = self.senders[sender]
-            .instances
-            .entry(seq)
-            .or_insert_with(|| ReliableBroadcast::new(info, id, sender));
+        let rbc = self.senders[sender].instances.entry(seq).or_insert_with(|| ReliableBroadcast::new(info, id, sender));
         let child = rbc.handle_message(from, message, rng);
         let outputs = step.absorb(child, |m| (sender, seq, m));
         self.deliver(sender, seq, outputs, &mut step);

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod broadcast;
 pub mod dissemination;
 pub mod round_proof;
+pub mod secure;
 
 pub use broadcast::{AbcConfig, AbcInput, AbcMessage, AtomicBroadcast, DeliveredRound};
 pub use round_proof::{RoundProofError, verify_round_proof};

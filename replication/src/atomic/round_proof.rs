@@ -1,13 +1,13 @@
 //! Checking a delivered round from its proof and the public keys alone (the runtime's catch-up
 //! fetches rounds from any peer and verifies them instead of trusting it).
 
-use super::batch::{SignedBatch, check_proposal};
+use super::batch::{BatchRules, SignedBatch, check_proposal};
+use crate::InstanceId;
 use crate::agreement::validated::{MvbaOutput, verify_output};
 use crate::broadcast::consistent::Validator;
 use crate::crypto::PublicKeys;
-use crate::id::{IdPart, ProtocolKind};
-use crate::InstanceId;
 use crate::crypto::digest;
+use crate::id::{IdPart, ProtocolKind};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -26,14 +26,14 @@ pub fn round_instance(abc: &InstanceId, round: u64) -> InstanceId {
 
 /// The external validity predicate of round `round`'s agreement. The same proposal is checked
 /// many times (echo, votes, ABBA proofs, delivery), so valid ones are remembered by digest.
-pub fn round_predicate(public: PublicKeys, abc: InstanceId, round: u64, max_batch: usize) -> Validator {
+pub fn round_predicate(public: PublicKeys, abc: InstanceId, round: u64, rules: BatchRules) -> Validator {
     let valid = Mutex::new(HashSet::<[u8; 32]>::new());
     Arc::new(move |value: &[u8]| {
         let d = digest(value);
         if valid.lock().is_ok_and(|v| v.contains(&d)) {
             return true;
         }
-        let ok = check_proposal(&public, &abc, round, max_batch, value).is_some();
+        let ok = check_proposal(&public, &abc, round, &rules, value).is_some();
         if ok && let Ok(mut v) = valid.lock() {
             v.insert(d);
         }
@@ -48,12 +48,12 @@ pub fn verify_round_proof(
     public: &PublicKeys,
     abc: &InstanceId,
     round: u64,
-    max_batch: usize,
+    rules: &BatchRules,
     proof: &MvbaOutput,
 ) -> Result<Vec<SignedBatch>, RoundProofError> {
-    let predicate = round_predicate(public.clone(), abc.clone(), round, max_batch);
+    let predicate = round_predicate(public.clone(), abc.clone(), round, rules.clone());
     if !verify_output(public, &round_instance(abc, round), &predicate, proof) {
         return Err(RoundProofError::InvalidAgreement);
     }
-    check_proposal(public, abc, round, max_batch, &proof.value).ok_or(RoundProofError::InvalidBatches)
+    check_proposal(public, abc, round, rules, &proof.value).ok_or(RoundProofError::InvalidBatches)
 }

@@ -59,12 +59,7 @@ pub struct ConsistentBroadcast {
 }
 
 impl ConsistentBroadcast {
-    pub fn new(
-        info: Arc<NetworkInfo>,
-        id: InstanceId,
-        sender: PartyId,
-        validator: Validator,
-    ) -> Self {
+    pub fn new(info: Arc<NetworkInfo>, id: InstanceId, sender: PartyId, validator: Validator) -> Self {
         ConsistentBroadcast {
             info,
             id,
@@ -139,12 +134,7 @@ impl Protocol for ConsistentBroadcast {
         step
     }
 
-    fn handle_message(
-        &mut self,
-        from: PartyId,
-        msg: CbcMessage,
-        _rng: &mut dyn RngCore,
-    ) -> CbcStep {
+    fn handle_message(&mut self, from: PartyId, msg: CbcMessage, _rng: &mut dyn RngCore) -> CbcStep {
         let mut step = Step::new();
         match msg {
             CbcMessage::Send(value) => {
@@ -154,20 +144,12 @@ impl Protocol for ConsistentBroadcast {
                 }
                 let d = digest(&value);
                 match self.echoed {
-                    Some(prev) if prev != d => {
-                        step.fault(Fault::new(from, FaultKind::Equivocation))
-                    }
+                    Some(prev) if prev != d => step.fault(Fault::new(from, FaultKind::Equivocation)),
                     Some(_) => {}
-                    None if !(self.validator)(&value) => {
-                        step.fault(Fault::new(from, FaultKind::InvalidValue))
-                    }
+                    None if !(self.validator)(&value) => step.fault(Fault::new(from, FaultKind::InvalidValue)),
                     None => {
                         self.echoed = Some(d);
-                        let share = self
-                            .info
-                            .secret
-                            .echo
-                            .sign(DST, &signed_statement(&self.id, &value));
+                        let share = self.info.secret.echo.sign(DST, &signed_statement(&self.id, &value));
                         step.send(self.sender, CbcMessage::Echo(share));
                     }
                 }

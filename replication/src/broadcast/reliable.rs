@@ -58,8 +58,7 @@ impl ReliableBroadcast {
     fn progress(&mut self, d: [u8; 32], step: &mut RbcStep) {
         let t = self.info.t();
         if !self.sent_ready
-            && (Self::count(&self.echo_from, &d) >= self.info.echo_quorum()
-                || Self::count(&self.ready_from, &d) > t)
+            && (Self::count(&self.echo_from, &d) >= self.info.echo_quorum() || Self::count(&self.ready_from, &d) > t)
         {
             self.sent_ready = true;
             step.broadcast(RbcMessage::Ready(d));
@@ -93,12 +92,7 @@ impl Protocol for ReliableBroadcast {
         step
     }
 
-    fn handle_message(
-        &mut self,
-        from: PartyId,
-        msg: RbcMessage,
-        _rng: &mut dyn RngCore,
-    ) -> RbcStep {
+    fn handle_message(&mut self, from: PartyId, msg: RbcMessage, _rng: &mut dyn RngCore) -> RbcStep {
         let mut step = Step::new();
         if self.delivered {
             return step;

@@ -5,9 +5,9 @@
 //! Shares, signatures and ciphertexts travel as opaque bytes; each scheme parses its own.
 
 pub mod share_set;
-pub mod threshold_backend;
 #[cfg(feature = "sim")]
 pub mod standin;
+pub mod threshold_backend;
 
 use crate::PartyId;
 use serde::{Deserialize, Serialize};
@@ -28,12 +28,7 @@ pub enum CombineError {
     #[error("{needed} shares are needed, {got} distinct ones were given")]
     NotEnoughShares { needed: usize, got: usize },
     #[error("{needed} valid shares are needed, {valid} remain (faulty: {faulty:?})")]
-    NotEnoughValidShares {
-        needed: usize,
-        valid: usize,
-        faulty: Vec<PartyId>,
-        unproven: Vec<PartyId>,
-    },
+    NotEnoughValidShares { needed: usize, valid: usize, faulty: Vec<PartyId>, unproven: Vec<PartyId> },
 }
 
 /// A share of a threshold signature, made by party `id`.
@@ -63,12 +58,7 @@ pub trait ThresholdPublic: Send + Sync {
     fn verify_share(&self, dst: &[u8], msg: &[u8], share: &SignatureShare) -> bool;
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool;
     /// Optimistic combining: the result verifies; shares found invalid are named in `faulty`.
-    fn combine(
-        &self,
-        dst: &[u8],
-        msg: &[u8],
-        shares: &[SignatureShare],
-    ) -> Result<Combined<Signature>, CombineError>;
+    fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError>;
 }
 
 /// One party's share of a threshold signing key.
@@ -81,11 +71,7 @@ pub trait DecryptionPublic: Send + Sync {
     /// Public validity of a ciphertext (checked before it is ordered).
     fn validate(&self, ciphertext: &[u8]) -> bool;
     fn verify_share(&self, ciphertext: &[u8], share: &DecryptionShare) -> bool;
-    fn open(
-        &self,
-        ciphertext: &[u8],
-        shares: &[DecryptionShare],
-    ) -> Result<Combined<Vec<u8>>, CombineError>;
+    fn open(&self, ciphertext: &[u8], shares: &[DecryptionShare]) -> Result<Combined<Vec<u8>>, CombineError>;
 }
 
 /// One party's share of the decryption key.

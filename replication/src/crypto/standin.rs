@@ -55,22 +55,12 @@ impl ThresholdPublic for StandinThreshold {
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
         *signature == self.signature(dst, msg)
     }
-    fn combine(
-        &self,
-        dst: &[u8],
-        msg: &[u8],
-        shares: &[SignatureShare],
-    ) -> Result<Combined<Signature>, CombineError> {
+    fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
         let shares = distinct(shares, |s| s.id);
         if shares.len() < self.required {
-            return Err(CombineError::NotEnoughShares {
-                needed: self.required,
-                got: shares.len(),
-            });
+            return Err(CombineError::NotEnoughShares { needed: self.required, got: shares.len() });
         }
-        let (good, bad): (Vec<_>, Vec<_>) = shares
-            .into_iter()
-            .partition(|s| self.verify_share(dst, msg, s));
+        let (good, bad): (Vec<_>, Vec<_>) = shares.into_iter().partition(|s| self.verify_share(dst, msg, s));
         let faulty: Vec<PartyId> = bad.iter().map(|s| s.id).collect();
         if good.len() < self.required {
             return Err(CombineError::NotEnoughValidShares {
@@ -80,10 +70,7 @@ impl ThresholdPublic for StandinThreshold {
                 unproven: Vec::new(),
             });
         }
-        Ok(Combined {
-            value: self.signature(dst, msg),
-            faulty,
-        })
+        Ok(Combined { value: self.signature(dst, msg), faulty })
     }
 }
 
@@ -94,10 +81,7 @@ struct StandinSigner {
 
 impl ThresholdSigner for StandinSigner {
     fn sign(&self, dst: &[u8], msg: &[u8]) -> SignatureShare {
-        SignatureShare {
-            id: self.id,
-            bytes: self.scheme.share_bytes(self.id, dst, msg),
-        }
+        SignatureShare { id: self.id, bytes: self.scheme.share_bytes(self.id, dst, msg) }
     }
 }
 
@@ -124,12 +108,7 @@ fn parse_ciphertext(ct: &[u8]) -> Option<ParsedCiphertext<'_>> {
     let nonce = rest.get(..32)?;
     let rest = rest.get(32..)?;
     let body_len = rest.len().checked_sub(32)?;
-    Some(ParsedCiphertext {
-        label,
-        nonce,
-        body: &rest[..body_len],
-        tag: &rest[body_len..],
-    })
+    Some(ParsedCiphertext { label, nonce, body: &rest[..body_len], tag: &rest[body_len..] })
 }
 
 impl StandinEncryption {
@@ -137,10 +116,7 @@ impl StandinEncryption {
         let mut out = Vec::with_capacity(len);
         let mut counter = 0u64;
         while out.len() < len {
-            out.extend_from_slice(&mac(
-                &self.master,
-                &[b"stream", nonce, &counter.to_be_bytes()],
-            ));
+            out.extend_from_slice(&mac(&self.master, &[b"stream", nonce, &counter.to_be_bytes()]));
             counter += 1;
         }
         out.truncate(len);
@@ -157,11 +133,7 @@ impl StandinEncryption {
     fn seal(&self, label: &[u8], plaintext: &[u8], rng: &mut dyn RngCore) -> Vec<u8> {
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
-        let body: Vec<u8> = plaintext
-            .iter()
-            .zip(self.keystream(&nonce, plaintext.len()))
-            .map(|(p, k)| p ^ k)
-            .collect();
+        let body: Vec<u8> = plaintext.iter().zip(self.keystream(&nonce, plaintext.len())).map(|(p, k)| p ^ k).collect();
         let mut out = (label.len() as u64).to_be_bytes().to_vec();
         out.extend_from_slice(label);
         out.extend_from_slice(&nonce);
@@ -173,40 +145,23 @@ impl StandinEncryption {
 
 impl DecryptionPublic for StandinEncryption {
     fn validate(&self, ciphertext: &[u8]) -> bool {
-        parse_ciphertext(ciphertext)
-            .is_some_and(|c| c.tag == self.tag(c.label, c.nonce, c.body).as_slice())
+        parse_ciphertext(ciphertext).is_some_and(|c| c.tag == self.tag(c.label, c.nonce, c.body).as_slice())
     }
     fn verify_share(&self, ciphertext: &[u8], share: &DecryptionShare) -> bool {
         share.id < self.n && share.bytes == self.share_bytes(share.id, ciphertext)
     }
-    fn open(
-        &self,
-        ciphertext: &[u8],
-        shares: &[DecryptionShare],
-    ) -> Result<Combined<Vec<u8>>, CombineError> {
+    fn open(&self, ciphertext: &[u8], shares: &[DecryptionShare]) -> Result<Combined<Vec<u8>>, CombineError> {
         let shares = distinct(shares, |s| s.id);
         if shares.len() < self.required {
-            return Err(CombineError::NotEnoughShares {
-                needed: self.required,
-                got: shares.len(),
-            });
+            return Err(CombineError::NotEnoughShares { needed: self.required, got: shares.len() });
         }
-        let (good, bad): (Vec<_>, Vec<_>) = shares
-            .into_iter()
-            .partition(|s| self.verify_share(ciphertext, s));
+        let (good, bad): (Vec<_>, Vec<_>) = shares.into_iter().partition(|s| self.verify_share(ciphertext, s));
         let faulty: Vec<PartyId> = bad.iter().map(|s| s.id).collect();
         let parsed = parse_ciphertext(ciphertext).filter(|_| self.validate(ciphertext));
         match parsed {
             Some(c) if good.len() >= self.required => {
-                let plaintext = c
-                    .body
-                    .iter()
-                    .zip(self.keystream(c.nonce, c.body.len()))
-                    .map(|(b, k)| b ^ k);
-                Ok(Combined {
-                    value: plaintext.collect(),
-                    faulty,
-                })
+                let plaintext = c.body.iter().zip(self.keystream(c.nonce, c.body.len())).map(|(b, k)| b ^ k);
+                Ok(Combined { value: plaintext.collect(), faulty })
             }
             _ => Err(CombineError::NotEnoughValidShares {
                 needed: self.required,
@@ -225,10 +180,9 @@ struct StandinDecryptionShare {
 
 impl DecryptionSecret for StandinDecryptionShare {
     fn share(&self, ciphertext: &[u8]) -> Option<DecryptionShare> {
-        self.scheme.validate(ciphertext).then(|| DecryptionShare {
-            id: self.id,
-            bytes: self.scheme.share_bytes(self.id, ciphertext),
-        })
+        self.scheme
+            .validate(ciphertext)
+            .then(|| DecryptionShare { id: self.id, bytes: self.scheme.share_bytes(self.id, ciphertext) })
     }
 }
 
@@ -269,30 +223,11 @@ impl StandinCluster {
             rng.fill_bytes(&mut s);
             s
         };
-        let coin = Arc::new(StandinThreshold {
-            n,
-            required: t + 1,
-            master: secret(),
-        });
-        let vote = Arc::new(StandinThreshold {
-            n,
-            required: n - t,
-            master: secret(),
-        });
-        let echo = Arc::new(StandinThreshold {
-            n,
-            required: (n + t + 2) / 2,
-            master: secret(),
-        });
-        let encryption = Arc::new(StandinEncryption {
-            n,
-            required: t + 1,
-            master: secret(),
-        });
-        let replicas = Arc::new(StandinIndividual {
-            n,
-            master: secret(),
-        });
+        let coin = Arc::new(StandinThreshold { n, required: t + 1, master: secret() });
+        let vote = Arc::new(StandinThreshold { n, required: n - t, master: secret() });
+        let echo = Arc::new(StandinThreshold { n, required: (n + t + 2) / 2, master: secret() });
+        let encryption = Arc::new(StandinEncryption { n, required: t + 1, master: secret() });
+        let replicas = Arc::new(StandinIndividual { n, master: secret() });
         let public = PublicKeys {
             n,
             t,
@@ -305,41 +240,18 @@ impl StandinCluster {
         let secrets = (0..n)
             .map(|id| SecretKeys {
                 id,
-                coin: Arc::new(StandinSigner {
-                    scheme: coin.clone(),
-                    id,
-                }),
-                vote: Arc::new(StandinSigner {
-                    scheme: vote.clone(),
-                    id,
-                }),
-                echo: Arc::new(StandinSigner {
-                    scheme: echo.clone(),
-                    id,
-                }),
-                decryption: Arc::new(StandinDecryptionShare {
-                    scheme: encryption.clone(),
-                    id,
-                }),
-                signing: Arc::new(StandinIndividualSigner {
-                    scheme: replicas.clone(),
-                    id,
-                }),
+                coin: Arc::new(StandinSigner { scheme: coin.clone(), id }),
+                vote: Arc::new(StandinSigner { scheme: vote.clone(), id }),
+                echo: Arc::new(StandinSigner { scheme: echo.clone(), id }),
+                decryption: Arc::new(StandinDecryptionShare { scheme: encryption.clone(), id }),
+                signing: Arc::new(StandinIndividualSigner { scheme: replicas.clone(), id }),
             })
             .collect();
-        StandinCluster {
-            public,
-            secrets,
-            encryption,
-        }
+        StandinCluster { public, secrets, encryption }
     }
 
     pub fn network_info(&self, id: PartyId) -> NetworkInfo {
-        NetworkInfo {
-            id,
-            public: self.public.clone(),
-            secret: self.secrets[id].clone(),
-        }
+        NetworkInfo { id, public: self.public.clone(), secret: self.secrets[id].clone() }
     }
 
     /// Seals a request as a client would.

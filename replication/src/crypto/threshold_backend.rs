@@ -17,28 +17,58 @@ fn to_bls_signature(signature: &Signature) -> Option<BlsSignature> {
     BlsSignature::from_bytes(signature.0.as_slice().try_into().ok()?)
 }
 
-/// A BLS threshold key set as a [`ThresholdPublic`].
-pub struct BlsPublic(pub BlsPublicKeySet);
+/// A BLS threshold key set as a [`ThresholdPublic`]. Combined signatures that verified are
+/// remembered (by digest of tag, message and signature): the same justification travels in
+/// many votes, and a pairing costs about a millisecond.
+pub struct BlsPublic {
+    set: BlsPublicKeySet,
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+}
+
+/// Remembered verifications per key set before the memory is cleared.
+const VERIFIED_CACHE_LIMIT: usize = 1 << 16;
+
+impl BlsPublic {
+    pub fn new(set: BlsPublicKeySet) -> Self {
+        BlsPublic { set, verified: Default::default() }
+    }
+
+    fn remember(&self, dst: &[u8], msg: &[u8], signature: &Signature) {
+        if let Ok(mut v) = self.verified.lock() {
+            if v.len() >= VERIFIED_CACHE_LIMIT {
+                v.clear();
+            }
+            v.insert(cache_key(dst, msg, signature));
+        }
+    }
+}
+
+fn cache_key(dst: &[u8], msg: &[u8], signature: &Signature) -> [u8; 32] {
+    digest(&crate::id::statement(&[dst, msg, &signature.0]))
+}
 
 impl ThresholdPublic for BlsPublic {
     fn required(&self) -> usize {
-        self.0.required()
+        self.set.required()
     }
 
     fn verify_share(&self, dst: &[u8], msg: &[u8], share: &SignatureShare) -> bool {
-        to_bls_share(share).is_some_and(|s| self.0.verify_share(dst, msg, &s))
+        to_bls_share(share).is_some_and(|s| self.set.verify_share(dst, msg, &s))
     }
 
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
-        to_bls_signature(signature).is_some_and(|s| self.0.verify(dst, msg, &s))
+        let key = cache_key(dst, msg, signature);
+        if self.verified.lock().is_ok_and(|v| v.contains(&key)) {
+            return true;
+        }
+        let ok = to_bls_signature(signature).is_some_and(|s| self.set.verify(dst, msg, &s));
+        if ok {
+            self.remember(dst, msg, signature);
+        }
+        ok
     }
 
-    fn combine(
-        &self,
-        dst: &[u8],
-        msg: &[u8],
-        shares: &[SignatureShare],
-    ) -> Result<Combined<Signature>, CombineError> {
+    fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
         // Shares that do not even parse are faulty before any curve arithmetic.
         let mut unparsable = Vec::new();
         let mut parsed = Vec::with_capacity(shares.len());
@@ -48,17 +78,26 @@ impl ThresholdPublic for BlsPublic {
                 None => unparsable.push(share.id),
             }
         }
-        match self.0.combine(dst, msg, &parsed) {
+        match self.set.combine(dst, msg, &parsed) {
             Ok(c) => {
                 let mut faulty = unparsable;
                 faulty.extend(c.faulty);
-                Ok(Combined { value: Signature(c.value.to_bytes().to_vec()), faulty })
+                let signature = Signature(c.value.to_bytes().to_vec());
+                // Combining verified it: the same signature coming back in a peer's message
+                // needs no second pairing.
+                self.remember(dst, msg, &signature);
+                Ok(Combined { value: signature, faulty })
             }
             Err(threshold::combine::CombineError::NotEnoughShares { needed, got }) => {
                 if unparsable.is_empty() {
                     Err(CombineError::NotEnoughShares { needed, got })
                 } else {
-                    Err(CombineError::NotEnoughValidShares { needed, valid: got, faulty: unparsable, unproven: Vec::new() })
+                    Err(CombineError::NotEnoughValidShares {
+                        needed,
+                        valid: got,
+                        faulty: unparsable,
+                        unproven: Vec::new(),
+                    })
                 }
             }
             Err(threshold::combine::CombineError::NotEnoughValidShares { needed, valid, faulty, unproven }) => {
@@ -105,14 +144,15 @@ impl DecryptionPublic for SealPublic {
         }
     }
 
-    fn open(
-        &self,
-        ciphertext: &[u8],
-        shares: &[DecryptionShare],
-    ) -> Result<Combined<Vec<u8>>, CombineError> {
+    fn open(&self, ciphertext: &[u8], shares: &[DecryptionShare]) -> Result<Combined<Vec<u8>>, CombineError> {
         let needed = self.0.required();
         let Some(request) = decode_sealed(ciphertext) else {
-            return Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: Vec::new(), unproven: Vec::new() });
+            return Err(CombineError::NotEnoughValidShares {
+                needed,
+                valid: 0,
+                faulty: Vec::new(),
+                unproven: Vec::new(),
+            });
         };
         let mut unparsable = Vec::new();
         let mut parsed = Vec::with_capacity(shares.len());
@@ -128,10 +168,17 @@ impl DecryptionPublic for SealPublic {
                 faulty.extend(c.faulty);
                 Ok(Combined { value: c.value.to_vec(), faulty })
             }
-            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughShares { got, .. })) if unparsable.is_empty() => {
+            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughShares { got, .. }))
+                if unparsable.is_empty() =>
+            {
                 Err(CombineError::NotEnoughShares { needed, got })
             }
-            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughValidShares { valid, faulty, unproven, .. })) => {
+            Err(SealError::Combine(threshold::combine::CombineError::NotEnoughValidShares {
+                valid,
+                faulty,
+                unproven,
+                ..
+            })) => {
                 let mut all = unparsable;
                 all.extend(faulty);
                 Err(CombineError::NotEnoughValidShares { needed, valid, faulty: all, unproven })
@@ -143,7 +190,9 @@ impl DecryptionPublic for SealPublic {
                 all.extend(faulty);
                 Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: all, unproven: Vec::new() })
             }
-            Err(_) => Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: unparsable, unproven: Vec::new() }),
+            Err(_) => {
+                Err(CombineError::NotEnoughValidShares { needed, valid: 0, faulty: unparsable, unproven: Vec::new() })
+            }
         }
     }
 }
@@ -163,10 +212,10 @@ pub struct Ed25519Verifiers(pub Vec<threshold::ed25519::VerifyingKey>);
 
 impl IndividualVerifier for Ed25519Verifiers {
     fn verify(&self, party: PartyId, msg: &[u8], signature: &[u8]) -> bool {
-        let Ok(bytes) = <[u8; 64]>::try_from(signature) else { return false };
-        self.0
-            .get(party)
-            .is_some_and(|key| key.verify(msg, &threshold::ed25519::Signature::from_bytes(&bytes)))
+        let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+            return false;
+        };
+        self.0.get(party).is_some_and(|key| key.verify(msg, &threshold::ed25519::Signature::from_bytes(&bytes)))
     }
 }
 
@@ -188,9 +237,9 @@ pub fn public_keys(
     PublicKeys {
         n: bls.coin.n(),
         t,
-        coin: Arc::new(BlsPublic(bls.coin.clone())),
-        vote: Arc::new(BlsPublic(bls.vote.clone())),
-        echo: Arc::new(BlsPublic(bls.echo.clone())),
+        coin: Arc::new(BlsPublic::new(bls.coin.clone())),
+        vote: Arc::new(BlsPublic::new(bls.vote.clone())),
+        echo: Arc::new(BlsPublic::new(bls.echo.clone())),
         encryption: Arc::new(SealPublic(encryption.clone())),
         replicas: Arc::new(Ed25519Verifiers(replicas)),
     }
@@ -210,7 +259,9 @@ pub fn secret_keys(shares: &BlsKeyShares, signing: threshold::ed25519::SigningKe
 
 /// A whole cluster dealt in memory (tests and the simulator).
 pub struct RealCluster {
-    pub public: PublicKeys,
+    t: usize,
+    bls: BlsPublicKeys,
+    replicas: Vec<threshold::ed25519::VerifyingKey>,
     pub secrets: Vec<SecretKeys>,
     encryption: EncryptionPublicKey,
 }
@@ -220,17 +271,27 @@ impl RealCluster {
         let (bls, encryption, shares) = threshold::bls::deal_cluster(n, t, rng);
         let signing: Vec<threshold::ed25519::SigningKey> =
             (0..n).map(|_| threshold::ed25519::SigningKey::generate(rng)).collect();
-        let public = public_keys(t, &bls, &encryption, signing.iter().map(|k| k.verifying_key()).collect());
+        let replicas = signing.iter().map(|k| k.verifying_key()).collect();
         let secrets = shares.iter().zip(signing).map(|(s, k)| secret_keys(s, k)).collect();
-        RealCluster { public, secrets, encryption }
+        RealCluster { t, bls, replicas, secrets, encryption }
+    }
+
+    /// Fresh public keys (with their own verification cache, as a separate process has).
+    pub fn public(&self) -> PublicKeys {
+        public_keys(self.t, &self.bls, &self.encryption, self.replicas.clone())
     }
 
     pub fn network_info(&self, id: PartyId) -> NetworkInfo {
-        NetworkInfo { id, public: self.public.clone(), secret: self.secrets[id].clone() }
+        NetworkInfo { id, public: self.public(), secret: self.secrets[id].clone() }
     }
 
     /// Seals a request as a client would; `None` if it is too long to seal.
-    pub fn seal<R: rand::RngCore + rand::CryptoRng>(&self, label: &[u8], plaintext: &[u8], rng: &mut R) -> Option<Vec<u8>> {
+    pub fn seal<R: rand::RngCore + rand::CryptoRng>(
+        &self,
+        label: &[u8],
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Option<Vec<u8>> {
         let sealed = seal::seal(&self.encryption, label, plaintext, rng).ok()?;
         crate::wire::encode(&sealed).ok()
     }

@@ -49,10 +49,7 @@ pub struct Adversary {
 
 impl Adversary {
     pub const fn new(scheduler: SchedulerKind, behaviour: Behaviour) -> Self {
-        Adversary {
-            scheduler,
-            behaviour,
-        }
+        Adversary { scheduler, behaviour }
     }
 
     /// Every adversary the test suite runs, by name.
@@ -75,25 +72,15 @@ impl Adversary {
     }
 
     pub fn by_name(name: &str) -> Option<Adversary> {
-        Self::all()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, a)| a)
+        Self::all().into_iter().find(|(n, _)| *n == name).map(|(_, a)| a)
     }
 
     pub fn is_byzantine(&self) -> bool {
-        !matches!(
-            self.behaviour,
-            Behaviour::None | Behaviour::CrashFromStart | Behaviour::CrashAtRandomStep
-        )
+        !matches!(self.behaviour, Behaviour::None | Behaviour::CrashFromStart | Behaviour::CrashAtRandomStep)
     }
 
     pub fn faulty_count(&self, t: usize) -> usize {
-        if self.behaviour == Behaviour::None {
-            0
-        } else {
-            t
-        }
+        if self.behaviour == Behaviour::None { 0 } else { t }
     }
 }
 

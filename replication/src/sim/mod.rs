@@ -15,8 +15,11 @@ pub use network::{RunReport, Simulation};
 use crate::Protocol;
 use crate::crypto::NetworkInfo;
 use crate::crypto::standin::StandinCluster;
+use crate::crypto::threshold_backend::RealCluster;
 use crate::{Fault, PartyId};
 use rand::RngCore;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 /// The cryptography a simulated cluster runs on.
@@ -35,16 +38,31 @@ impl SimCluster for StandinCluster {
     }
 }
 
+impl SimCluster for RealCluster {
+    fn network_info(&self, id: PartyId) -> Arc<NetworkInfo> {
+        Arc::new(RealCluster::network_info(self, id))
+    }
+    fn seal(&self, label: &[u8], plaintext: &[u8], rng: &mut dyn RngCore) -> Vec<u8> {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let mut crypto_rng = rand_chacha::ChaCha20Rng::from_seed(seed);
+        RealCluster::seal(self, label, plaintext, &mut crypto_rng).unwrap_or_default()
+    }
+}
+
 /// Which cryptography a campaign uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CryptoKind {
     /// The fast deterministic stand-in (many seeds).
     Standin,
+    /// The real schemes of `threshold` (BLS12-381, threshold encryption, Ed25519).
+    Real,
 }
 
-pub fn deal(kind: CryptoKind, n: usize, t: usize, rng: &mut dyn RngCore) -> Box<dyn SimCluster> {
+pub fn deal(kind: CryptoKind, n: usize, t: usize, rng: &mut ChaCha8Rng) -> Box<dyn SimCluster> {
     match kind {
         CryptoKind::Standin => Box::new(StandinCluster::deal(n, t, rng)),
+        CryptoKind::Real => Box::new(RealCluster::deal(n, t, rng)),
     }
 }
 
@@ -107,15 +125,13 @@ pub struct CampaignStats {
     pub messages: u64,
     pub bytes: u64,
     pub delivered_requests: u64,
+    /// Faults honest nodes reported (all attributed to Byzantine nodes, or the run fails).
+    pub faults: u64,
 }
 
 impl CampaignStats {
     pub fn mean_abba_rounds(&self) -> f64 {
-        if self.abba_instances == 0 {
-            0.0
-        } else {
-            self.abba_rounds_total as f64 / self.abba_instances as f64
-        }
+        if self.abba_instances == 0 { 0.0 } else { self.abba_rounds_total as f64 / self.abba_instances as f64 }
     }
 }
 
@@ -132,13 +148,7 @@ pub struct Campaign {
 
 impl Campaign {
     pub fn new(n: usize, t: usize, adversary: Adversary) -> Self {
-        Campaign {
-            n,
-            t,
-            adversary,
-            crypto: CryptoKind::Standin,
-            count_bytes: false,
-        }
+        Campaign { n, t, adversary, crypto: CryptoKind::Standin, count_bytes: false }
     }
 
     /// Runs one seed and checks every property; `Err` names what failed.
@@ -155,17 +165,14 @@ impl Campaign {
     }
 
     /// Runs `seeds`, collecting failures instead of stopping at the first.
-    pub fn run_many<S: Scenario>(
-        &self,
-        scenario: &S,
-        seeds: impl IntoIterator<Item = u64>,
-    ) -> CampaignStats {
+    pub fn run_many<S: Scenario>(&self, scenario: &S, seeds: impl IntoIterator<Item = u64>) -> CampaignStats {
         let mut stats = CampaignStats::default();
         for seed in seeds {
             stats.seeds += 1;
             match self.run_one(scenario, seed) {
                 Ok(report) => {
                     stats.messages += report.messages;
+                    stats.faults += report.faults.len() as u64;
                     stats.bytes += report.bytes;
                     stats.delivered_requests += scenario.delivered_requests(&report) as u64;
                     for node in report.honest_nodes() {
@@ -184,16 +191,8 @@ impl Campaign {
 
     /// Runs `seeds` (or only `REPLICATION_SEED` when that is set) and panics on the first
     /// failing seed with the command that replays it.
-    pub fn assert_seeds<S: Scenario>(
-        &self,
-        scenario: &S,
-        test_name: &str,
-        seeds: u64,
-    ) -> CampaignStats {
-        let seeds: Vec<u64> = match std::env::var("REPLICATION_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-        {
+    pub fn assert_seeds<S: Scenario>(&self, scenario: &S, test_name: &str, seeds: u64) -> CampaignStats {
+        let seeds: Vec<u64> = match std::env::var("REPLICATION_SEED").ok().and_then(|s| s.parse().ok()) {
             Some(seed) => vec![seed],
             None => (0..seeds).collect(),
         };
@@ -213,16 +212,10 @@ impl Campaign {
 }
 
 /// Every fault an honest node reported names a Byzantine node.
-fn check_faults_attributed(
-    faults: &[(PartyId, Fault)],
-    byzantine: &[PartyId],
-) -> Result<(), String> {
+fn check_faults_attributed(faults: &[(PartyId, Fault)], byzantine: &[PartyId]) -> Result<(), String> {
     for (reporter, fault) in faults {
         if !byzantine.contains(&fault.party) {
-            return Err(format!(
-                "honest node {reporter} blamed non-Byzantine node {}: {:?}",
-                fault.party, fault.kind
-            ));
+            return Err(format!("honest node {reporter} blamed non-Byzantine node {}: {:?}", fault.party, fault.kind));
         }
     }
     Ok(())
@@ -230,8 +223,5 @@ fn check_faults_attributed(
 
 /// The number of seeds a many-seed test runs: `REPLICATION_SEEDS` if set, else `default`.
 pub fn seeds_from_env(default: u64) -> u64 {
-    std::env::var("REPLICATION_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    std::env::var("REPLICATION_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }

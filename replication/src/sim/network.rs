@@ -112,9 +112,7 @@ where
                 }
                 match adversary.behaviour {
                     Behaviour::CrashFromStart => Role::Crashing { at: 0 },
-                    Behaviour::CrashAtRandomStep => Role::Crashing {
-                        at: rng.gen_range(0..(20 * n * n) as u64),
-                    },
+                    Behaviour::CrashAtRandomStep => Role::Crashing { at: rng.gen_range(0..(20 * n * n) as u64) },
                     b => Role::Byzantine(b),
                 }
             })
@@ -124,10 +122,7 @@ where
         let group: Vec<bool> = (0..n).map(|_| rng.r#gen()).collect();
         let heal_at = rng.gen_range(0..(50 * n * n) as u64);
         let keys: Vec<Arc<NetworkInfo>> = (0..n).map(|id| cluster.network_info(id)).collect();
-        let nodes: Vec<P> = keys
-            .iter()
-            .map(|k| scenario.create(k.clone(), cluster.as_ref()))
-            .collect();
+        let nodes: Vec<P> = keys.iter().map(|k| scenario.create(k.clone(), cluster.as_ref())).collect();
         let inputs: Vec<Vec<P::Input>> = (0..n)
             .map(|id| {
                 let is_honest = !matches!(roles[id], Role::Byzantine(_));
@@ -171,9 +166,7 @@ where
     }
 
     fn finished<S: Scenario<P = P>>(&self, scenario: &S, honest: &[PartyId]) -> bool {
-        honest
-            .iter()
-            .all(|&id| scenario.done(&self.nodes[id], &self.outputs[id], &self.inputs, honest))
+        honest.iter().all(|&id| scenario.done(&self.nodes[id], &self.outputs[id], &self.inputs, honest))
     }
 
     /// Runs until every honest node is done, nothing is left to deliver, or the delivery budget
@@ -193,7 +186,7 @@ where
         loop {
             // Checking every step is costly for long-running protocols; a few extra deliveries
             // after everyone is done change nothing.
-            if (self.deliveries % 8 == 0 || self.queue.is_empty()) && self.finished(scenario, &honest) {
+            if (self.deliveries.is_multiple_of(8) || self.queue.is_empty()) && self.finished(scenario, &honest) {
                 break;
             }
             if self.queue.is_empty() {
@@ -229,12 +222,8 @@ where
             let step = self.nodes[to].handle_message(from, message, &mut self.rng);
             self.dispatch(to, step);
         }
-        let crashed = (0..self.n)
-            .filter(|&id| matches!(self.roles[id], Role::Crashing { .. }))
-            .collect();
-        let byzantine = (0..self.n)
-            .filter(|&id| matches!(self.roles[id], Role::Byzantine(_)))
-            .collect();
+        let crashed = (0..self.n).filter(|&id| matches!(self.roles[id], Role::Crashing { .. })).collect();
+        let byzantine = (0..self.n).filter(|&id| matches!(self.roles[id], Role::Byzantine(_))).collect();
         RunReport {
             seed: self.seed,
             n: self.n,
@@ -254,13 +243,9 @@ where
     }
 
     fn stuck(&self, why: &str) -> String {
-        let waiting: Vec<PartyId> = (0..self.n)
-            .filter(|&id| self.roles[id] == Role::Honest && !self.nodes[id].terminated())
-            .collect();
-        format!(
-            "termination: {why} after {} deliveries; unfinished honest nodes {waiting:?}",
-            self.deliveries
-        )
+        let waiting: Vec<PartyId> =
+            (0..self.n).filter(|&id| self.roles[id] == Role::Honest && !self.nodes[id].terminated()).collect();
+        format!("termination: {why} after {} deliveries; unfinished honest nodes {waiting:?}", self.deliveries)
     }
 
     fn record_faults(&mut self, reporter: PartyId, faults: &[Fault]) {
@@ -347,9 +332,7 @@ where
                 Behaviour::Equivocate => {
                     for to in recipients {
                         let m = if self.rng.r#gen() {
-                            tm.message
-                                .equivocate(&self.keys[id], &mut self.rng)
-                                .unwrap_or_else(|| tm.message.clone())
+                            tm.message.equivocate(&self.keys[id], &mut self.rng).unwrap_or_else(|| tm.message.clone())
                         } else {
                             tm.message.clone()
                         };
@@ -357,11 +340,8 @@ where
                     }
                 }
                 Behaviour::InvalidShares => {
-                    let corrupted = if self.rng.gen_bool(0.75) {
-                        tm.message.corrupt(&self.keys[id], &mut self.rng)
-                    } else {
-                        None
-                    };
+                    let corrupted =
+                        if self.rng.gen_bool(0.75) { tm.message.corrupt(&self.keys[id], &mut self.rng) } else { None };
                     let m = corrupted.unwrap_or(tm.message);
                     for to in recipients {
                         self.push(id, to, Payload::Typed(m.clone()));

@@ -1,6 +1,7 @@
 //! Shared driver for the many-seed simulator tests.
+#![allow(dead_code)] // each test file uses only some of these helpers
 
-use replication::sim::{Adversary, Campaign, Scenario, seeds_from_env};
+use replication::sim::{Adversary, Campaign, CryptoKind, Scenario, seeds_from_env};
 
 /// The configurations every protocol is tested in.
 pub const CONFIGS: [(usize, usize); 3] = [(4, 1), (7, 2), (10, 3)];
@@ -20,4 +21,29 @@ pub fn run_all_adversaries<S: Scenario>(scenario: &S, test_name: &str, seeds: u6
 /// slower); either is overridden by `REPLICATION_SEEDS`.
 pub fn seeds(release: u64, debug: u64) -> u64 {
     if cfg!(debug_assertions) { debug } else { release }
+}
+
+/// Runs `seeds` seeds per configuration with the real cryptography; seed `i` faces adversary
+/// `i mod (number of adversaries)`, so every adversary is covered. Panics with the seed,
+/// adversary and replay command on the first failure.
+pub fn run_real_crypto<S: Scenario>(scenario: &S, test_name: &str, seeds: u64) {
+    let adversaries = Adversary::all();
+    let only = std::env::var("REPLICATION_SEED").ok().and_then(|s| s.parse::<u64>().ok());
+    for (n, t) in CONFIGS {
+        for seed in 0..seeds_from_env(seeds) {
+            if only.is_some_and(|o| o != seed) {
+                continue;
+            }
+            let (name, adversary) = adversaries[(seed % adversaries.len() as u64) as usize];
+            let mut campaign = Campaign::new(n, t, adversary);
+            campaign.crypto = CryptoKind::Real;
+            if let Err(error) = campaign.run_one(scenario, seed) {
+                panic!(
+                    "{} with real cryptography n={n} t={t} adversary={name}: seed {seed} failed: {error}\n\
+                     replay: REPLICATION_SEED={seed} cargo test -p replication --release {test_name}",
+                    scenario.name()
+                );
+            }
+        }
+    }
 }

@@ -5,8 +5,8 @@
 use crypto_bigint::modular::BoxedMontyForm;
 use num_bigint::Sign;
 
-use super::arith::{lagrange_at_zero, pow_public, pow2_public, to_fixed_be};
-use super::{SignatureShare, ThresholdRsaPublic, proof};
+use super::arith::{invert_public, lagrange_at_zero, pow_public, to_fixed_be};
+use super::{PUBLIC_EXPONENT, SignatureShare, ThresholdRsaPublic, bn, proof};
 use crate::PartyId;
 use crate::combine::{CombineError, Combined};
 
@@ -28,25 +28,15 @@ impl ThresholdRsaPublic {
     ///
     /// Share ids are taken as given: the caller must check that each share came from the party it
     /// names.
-    pub fn combine(
-        &self,
-        msg: &[u8],
-        shares: &[SignatureShare],
-    ) -> Result<Combined<Vec<u8>>, CombineError> {
+    pub fn combine(&self, msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Vec<u8>>, CombineError> {
         let needed = self.threshold + 1;
         let (candidates, mut faulty) = self.well_formed(shares);
         if candidates.len() < needed {
-            return Err(CombineError::NotEnoughShares {
-                needed,
-                got: candidates.len(),
-            });
+            return Err(CombineError::NotEnoughShares { needed, got: candidates.len() });
         }
         let x = self.message_representative(msg);
         if let Some(signature) = self.interpolate(&x, &candidates[..needed]) {
-            return Ok(Combined {
-                value: signature,
-                faulty,
-            });
+            return Ok(Combined { value: signature, faulty });
         }
 
         // Some share among the first t + 1 is bad: find out which from the proofs.
@@ -68,17 +58,9 @@ impl ThresholdRsaPublic {
         if valid.len() >= needed
             && let Some(signature) = self.interpolate(&x, &valid[..needed])
         {
-            return Ok(Combined {
-                value: signature,
-                faulty,
-            });
+            return Ok(Combined { value: signature, faulty });
         }
-        Err(CombineError::NotEnoughValidShares {
-            needed,
-            valid: valid.len(),
-            faulty,
-            unproven,
-        })
+        Err(CombineError::NotEnoughValidShares { needed, valid: valid.len(), faulty, unproven })
     }
 
     /// The well-formed shares, one per party in order of first appearance, and the parties whose
@@ -123,22 +105,33 @@ impl ThresholdRsaPublic {
         let lambdas = lagrange_at_zero(&points, &self.delta);
         // w = w_num / w_den: the factors with negative exponents are kept apart so that a single
         // inversion serves the whole combination.
-        let one = BoxedMontyForm::one(&self.params);
-        let (mut w_num, mut w_den) = (one.clone(), one.clone());
+        // (An empty product is `None`, so that nothing is multiplied by one.)
+        let (mut w_num, mut w_den) = (None::<BoxedMontyForm>, None::<BoxedMontyForm>);
         for (candidate, lambda) in subset.iter().zip(&lambdas) {
             let (sign, magnitude) = (lambda * 2u32).into_parts();
             let power = pow_public(&candidate.value, &magnitude);
-            match sign {
-                Sign::Minus => w_den = w_den.mul(&power),
-                Sign::NoSign | Sign::Plus => w_num = w_num.mul(&power),
-            }
+            let product = if sign == Sign::Minus { &mut w_den } else { &mut w_num };
+            *product = Some(match product.take() {
+                Some(earlier) => earlier.mul(&power),
+                None => power,
+            });
         }
-        // y = w^a x^b with a < 0 < b: y = (w_den / w_num)^|a| · x^b, one inversion.
+        // y = w^a x^b with a < 0 < b: y = (w_den / w_num)^|a| · x^b, one inversion. The final
+        // exponentiations (17 and 12 bits for n = 4) run in OpenSSL, about twice as fast.
         let (a, b) = &self.bezout;
-        let u = w_den.mul(&w_num.invert_vartime().into_option()?);
-        let y = pow2_public(&u, a, x, b);
-        (self.pow_e(&y).retrieve() == x.retrieve())
-            .then(|| to_fixed_be(&y.retrieve(), self.modulus_len))
+        let w_num = w_num.unwrap_or_else(|| BoxedMontyForm::one(&self.params));
+        let w_num_inv = invert_public(&w_num)?;
+        // The Montgomery product of w_den (in Montgomery form) and the plain integer w_num^-1 is the
+        // plain integer u, with no conversions.
+        let u = match w_den {
+            Some(w_den) => w_den.mul(&BoxedMontyForm::from_montgomery(w_num_inv, &self.params)).as_montgomery().clone(),
+            None => w_num_inv,
+        };
+        let (x, modulus) = (self.element_bytes(x), self.modulus_be_bytes());
+        let u = to_fixed_be(&u, self.modulus_len);
+        let y = bn::pow2_public(&u, &a.to_bytes_be(), &x, &b.to_bytes_be(), &modulus)?;
+        let y_e = bn::pow_public(&y, &PUBLIC_EXPONENT.to_be_bytes(), &modulus)?;
+        (y_e == x).then_some(y)
     }
 }
 
@@ -170,16 +163,11 @@ mod tests {
         let msg = format!("certificate for ({n},{t})");
         let expected = d.full_key.sign_pkcs1v15_sha256(msg.as_bytes());
         assert!(rsa_crate_verifies(&d.public, msg.as_bytes(), &expected));
-        let shares: Vec<SignatureShare> = d
-            .shares
-            .iter()
-            .map(|s| s.sign(&d.public, msg.as_bytes()))
-            .collect();
+        let shares: Vec<SignatureShare> = d.shares.iter().map(|s| s.sign(&d.public, msg.as_bytes())).collect();
         let all = subsets(n, t + 1);
         assert_eq!(all.len(), num_integer::binomial(n, t + 1));
         for subset in all {
-            let mut chosen: Vec<SignatureShare> =
-                subset.iter().map(|&i| shares[i].clone()).collect();
+            let mut chosen: Vec<SignatureShare> = subset.iter().map(|&i| shares[i].clone()).collect();
             if subset[0] % 2 == 1 {
                 chosen.reverse(); // order must not matter
             }
@@ -208,10 +196,7 @@ mod tests {
     fn signed_with_proofs(n: usize, t: usize, msg: &[u8], seed: u64) -> Vec<SignatureShare> {
         let d = dealing(n, t);
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        d.shares
-            .iter()
-            .map(|s| s.sign_with_proof(&d.public, msg, &mut rng))
-            .collect()
+        d.shares.iter().map(|s| s.sign_with_proof(&d.public, msg, &mut rng)).collect()
     }
 
     #[test]
@@ -244,27 +229,16 @@ mod tests {
     #[test]
     fn corrupted_share_without_proofs_is_reported_unproven() {
         let d = dealing(4, 1);
-        let mut shares: Vec<SignatureShare> =
-            d.shares.iter().map(|s| s.sign(&d.public, b"m")).collect();
+        let mut shares: Vec<SignatureShare> = d.shares.iter().map(|s| s.sign(&d.public, b"m")).collect();
         shares[0].value = d.shares[0].sign(&d.public, b"other").value;
         let err = d.public.combine(b"m", &shares).unwrap_err();
         assert_eq!(
             err,
-            CombineError::NotEnoughValidShares {
-                needed: 2,
-                valid: 0,
-                faulty: vec![],
-                unproven: vec![0, 1, 2, 3]
-            }
+            CombineError::NotEnoughValidShares { needed: 2, valid: 0, faulty: vec![], unproven: vec![0, 1, 2, 3] }
         );
         // With proofs from the others, the unproven bad share is left out and the rest combine.
         let proven = signed_with_proofs(4, 1, b"m", 9);
-        let mixed = vec![
-            shares[0].clone(),
-            proven[1].clone(),
-            shares[2].clone(),
-            proven[3].clone(),
-        ];
+        let mixed = vec![shares[0].clone(), proven[1].clone(), shares[2].clone(), proven[3].clone()];
         let combined = d.public.combine(b"m", &mixed).unwrap();
         assert!(combined.faulty.is_empty());
         assert!(d.public.verify(b"m", &combined.value));
@@ -272,30 +246,16 @@ mod tests {
         let mixed = vec![shares[0].clone(), proven[1].clone(), shares[2].clone()];
         assert_eq!(
             d.public.combine(b"m", &mixed).unwrap_err(),
-            CombineError::NotEnoughValidShares {
-                needed: 2,
-                valid: 1,
-                faulty: vec![],
-                unproven: vec![0, 2]
-            }
+            CombineError::NotEnoughValidShares { needed: 2, valid: 1, faulty: vec![], unproven: vec![0, 2] }
         );
     }
 
     #[test]
     fn fewer_than_t_plus_1_shares_are_not_enough() {
         let d = dealing(7, 2);
-        let shares: Vec<SignatureShare> = d.shares[..2]
-            .iter()
-            .map(|s| s.sign(&d.public, b"m"))
-            .collect();
-        assert_eq!(
-            d.public.combine(b"m", &shares).unwrap_err(),
-            CombineError::NotEnoughShares { needed: 3, got: 2 }
-        );
-        assert_eq!(
-            d.public.combine(b"m", &[]).unwrap_err(),
-            CombineError::NotEnoughShares { needed: 3, got: 0 }
-        );
+        let shares: Vec<SignatureShare> = d.shares[..2].iter().map(|s| s.sign(&d.public, b"m")).collect();
+        assert_eq!(d.public.combine(b"m", &shares).unwrap_err(), CombineError::NotEnoughShares { needed: 3, got: 2 });
+        assert_eq!(d.public.combine(b"m", &[]).unwrap_err(), CombineError::NotEnoughShares { needed: 3, got: 0 });
     }
 
     #[test]
@@ -305,71 +265,23 @@ mod tests {
         let k = d.public.signature_len();
         let good: Vec<SignatureShare> = d.shares.iter().map(|s| s.sign(&d.public, b"m")).collect();
         let malformed = [
+            (SignatureShare { value: vec![0; k], ..good[0].clone() }, ShareError::OutOfRange),
+            (SignatureShare { value: d.public.modulus_be_bytes(), ..good[0].clone() }, ShareError::OutOfRange),
+            (SignatureShare { value: vec![0xff; k], ..good[0].clone() }, ShareError::OutOfRange),
             (
-                SignatureShare {
-                    value: vec![0; k],
-                    ..good[0].clone()
-                },
-                ShareError::OutOfRange,
+                SignatureShare { value: vec![1; k - 1], ..good[0].clone() },
+                ShareError::WrongLength { expected: k, got: k - 1 },
             ),
+            (SignatureShare { value: vec![], ..good[0].clone() }, ShareError::WrongLength { expected: k, got: 0 }),
+            (SignatureShare { id: 4, ..good[0].clone() }, ShareError::UnknownParty { id: 4, parties: 4 }),
             (
-                SignatureShare {
-                    value: d.public.modulus_be_bytes(),
-                    ..good[0].clone()
-                },
-                ShareError::OutOfRange,
-            ),
-            (
-                SignatureShare {
-                    value: vec![0xff; k],
-                    ..good[0].clone()
-                },
-                ShareError::OutOfRange,
-            ),
-            (
-                SignatureShare {
-                    value: vec![1; k - 1],
-                    ..good[0].clone()
-                },
-                ShareError::WrongLength {
-                    expected: k,
-                    got: k - 1,
-                },
-            ),
-            (
-                SignatureShare {
-                    value: vec![],
-                    ..good[0].clone()
-                },
-                ShareError::WrongLength {
-                    expected: k,
-                    got: 0,
-                },
-            ),
-            (
-                SignatureShare {
-                    id: 4,
-                    ..good[0].clone()
-                },
-                ShareError::UnknownParty { id: 4, parties: 4 },
-            ),
-            (
-                SignatureShare {
-                    id: usize::MAX,
-                    ..good[0].clone()
-                },
-                ShareError::UnknownParty {
-                    id: usize::MAX,
-                    parties: 4,
-                },
+                SignatureShare { id: usize::MAX, ..good[0].clone() },
+                ShareError::UnknownParty { id: usize::MAX, parties: 4 },
             ),
         ];
         for (bad, error) in malformed {
             assert_eq!(d.public.verify_share(b"m", &bad), Err(error));
-            let combined = d
-                .public
-                .combine(b"m", &[bad.clone(), good[2].clone(), good[3].clone()])
-                .unwrap();
+            let combined = d.public.combine(b"m", &[bad.clone(), good[2].clone(), good[3].clone()]).unwrap();
             assert_eq!(combined.faulty, vec![bad.id]);
             assert!(d.public.verify(b"m", &combined.value));
             // The bad share plus one good one is not enough.
@@ -386,38 +298,18 @@ mod tests {
         let good: Vec<SignatureShare> = d.shares.iter().map(|s| s.sign(&d.public, b"m")).collect();
         // The same share twice is one share.
         assert_eq!(
-            d.public
-                .combine(b"m", &[good[1].clone(), good[1].clone()])
-                .unwrap_err(),
+            d.public.combine(b"m", &[good[1].clone(), good[1].clone()]).unwrap_err(),
             CombineError::NotEnoughShares { needed: 2, got: 1 }
         );
-        let combined = d
-            .public
-            .combine(b"m", &[good[1].clone(), good[1].clone(), good[2].clone()])
-            .unwrap();
+        let combined = d.public.combine(b"m", &[good[1].clone(), good[1].clone(), good[2].clone()]).unwrap();
         assert!(combined.faulty.is_empty());
         // Two different shares from party 1: party 1 is faulty and neither is used.
-        let other = SignatureShare {
-            value: good[0].value.clone(),
-            ..good[1].clone()
-        };
-        let combined = d
-            .public
-            .combine(
-                b"m",
-                &[
-                    good[1].clone(),
-                    other.clone(),
-                    good[2].clone(),
-                    good[3].clone(),
-                ],
-            )
-            .unwrap();
+        let other = SignatureShare { value: good[0].value.clone(), ..good[1].clone() };
+        let combined =
+            d.public.combine(b"m", &[good[1].clone(), other.clone(), good[2].clone(), good[3].clone()]).unwrap();
         assert_eq!(combined.faulty, vec![1]);
         assert_eq!(
-            d.public
-                .combine(b"m", &[good[1].clone(), good[2].clone(), other])
-                .unwrap_err(),
+            d.public.combine(b"m", &[good[1].clone(), good[2].clone(), other]).unwrap_err(),
             CombineError::NotEnoughShares { needed: 2, got: 1 }
         );
     }
@@ -425,12 +317,8 @@ mod tests {
     #[test]
     fn shares_for_another_message_do_not_combine_for_this_one() {
         let d = dealing(4, 1);
-        let shares: Vec<SignatureShare> =
-            d.shares.iter().map(|s| s.sign(&d.public, b"a")).collect();
-        assert!(matches!(
-            d.public.combine(b"b", &shares),
-            Err(CombineError::NotEnoughValidShares { .. })
-        ));
+        let shares: Vec<SignatureShare> = d.shares.iter().map(|s| s.sign(&d.public, b"a")).collect();
+        assert!(matches!(d.public.combine(b"b", &shares), Err(CombineError::NotEnoughValidShares { .. })));
     }
 
     proptest! {

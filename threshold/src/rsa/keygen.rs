@@ -19,8 +19,7 @@ use zeroize::Zeroizing;
 use super::arith::{limb_bits, resized, to_fixed_be};
 use super::padding::emsa_pkcs1_v15_sha256;
 use super::{
-    MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, PUBLIC_EXPONENT, RsaError, RsaKeyShare,
-    ThresholdRsaPublic,
+    MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, PUBLIC_EXPONENT, RsaError, RsaKeyShare, ThresholdRsaPublic,
 };
 use crate::rng::bigint_rng;
 
@@ -59,8 +58,7 @@ impl RsaFullKey {
     /// The exponentiation is constant time.
     pub fn sign_pkcs1v15_sha256(&self, msg: &[u8]) -> Vec<u8> {
         let em = emsa_pkcs1_v15_sha256(msg, self.modulus_len);
-        let x = BoxedUint::from_be_slice(&em, self.params.bits_precision())
-            .expect("k bytes fit the modulus precision");
+        let x = BoxedUint::from_be_slice(&em, self.params.bits_precision()).expect("k bytes fit the modulus precision");
         let y = BoxedMontyForm::new(x, &self.params).pow(&self.d);
         to_fixed_be(&y.retrieve(), self.modulus_len)
     }
@@ -136,14 +134,9 @@ pub fn deal<R: RngCore + CryptoRng>(
     let modulus = p.concatenating_mul(&*q).resize_unchecked(precision);
     // Both primes have their top two bits set, so N has exactly `bits` bits.
     if modulus.bit_width_vartime() != bits {
-        return Err(RsaError::KeyGeneration(format!(
-            "modulus has {} bits",
-            modulus.bit_width_vartime()
-        )));
+        return Err(RsaError::KeyGeneration(format!("modulus has {} bits", modulus.bit_width_vartime())));
     }
-    let modulus = Odd::new(modulus)
-        .into_option()
-        .ok_or_else(|| RsaError::KeyGeneration("even modulus".into()))?;
+    let modulus = Odd::new(modulus).into_option().ok_or_else(|| RsaError::KeyGeneration("even modulus".into()))?;
     let modulus_nz = modulus.as_nz_ref().clone();
 
     // m = p'q' with p' = (p-1)/2, q' = (q-1)/2; φ(N) = 4m.
@@ -152,36 +145,22 @@ pub fn deal<R: RngCore + CryptoRng>(
     let m_wide = Zeroizing::new(p_half.concatenating_mul(&*q_half));
     let m = widen(&m_wide);
     let m_odd = Zeroizing::new(
-        Odd::new(BoxedUint::clone(&m))
-            .into_option()
-            .ok_or_else(|| RsaError::KeyGeneration("p' q' is even".into()))?,
+        Odd::new(BoxedUint::clone(&m)).into_option().ok_or_else(|| RsaError::KeyGeneration("p' q' is even".into()))?,
     );
     let m_nz = Zeroizing::new(m_odd.as_nz_ref().clone());
     let phi = Zeroizing::new(
-        NonZero::new(m.shl(2))
-            .into_option()
-            .ok_or_else(|| RsaError::KeyGeneration("φ(N) is zero".into()))?,
+        NonZero::new(m.shl(2)).into_option().ok_or_else(|| RsaError::KeyGeneration("φ(N) is zero".into()))?,
     );
 
     let e = BoxedUint::from(PUBLIC_EXPONENT).resize_unchecked(precision);
     let not_invertible = || RsaError::KeyGeneration("e is not invertible".into());
-    let d = Zeroizing::new(
-        e.invert_odd_mod(&m_odd)
-            .into_option()
-            .ok_or_else(not_invertible)?,
-    );
-    let d_full = Zeroizing::new(
-        e.invert_mod(&phi)
-            .into_option()
-            .ok_or_else(not_invertible)?,
-    );
+    let d = Zeroizing::new(e.invert_odd_mod(&m_odd).into_option().ok_or_else(not_invertible)?);
+    let d_full = Zeroizing::new(e.invert_mod(&phi).into_option().ok_or_else(not_invertible)?);
 
     // f(X) = d + a_1 X + ... + a_t X^t over Z_m; coefficients[j] is the coefficient of X^j.
     let mut coefficients: Vec<Zeroizing<BoxedUint>> = vec![Zeroizing::new(BoxedUint::clone(&d))];
     for _ in 0..t {
-        coefficients.push(Zeroizing::new(BoxedUint::random_mod_vartime(
-            &mut rng, &m_nz,
-        )));
+        coefficients.push(Zeroizing::new(BoxedUint::random_mod_vartime(&mut rng, &m_nz)));
     }
     let secrets: Vec<Zeroizing<BoxedUint>> = (0..n)
         .map(|i| {
@@ -207,37 +186,19 @@ pub fn deal<R: RngCore + CryptoRng>(
     };
     let verification_keys = secrets.iter().map(|s| v.pow(s).retrieve()).collect();
     let public = ThresholdRsaPublic::from_parts(n, t, modulus, v.retrieve(), verification_keys)?;
-    let shares = secrets
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| RsaKeyShare::new(i, n, s))
-        .collect();
-    let full_key = RsaFullKey {
-        d: d_full,
-        params,
-        modulus_len: public.signature_len(),
-    };
+    let shares = secrets.into_iter().enumerate().map(|(i, s)| RsaKeyShare::new(i, n, s)).collect();
+    let full_key = RsaFullKey { d: d_full, params, modulus_len: public.signature_len() };
     progress(KeygenProgress::Done);
-    Ok(RsaDealing {
-        public,
-        shares,
-        full_key,
-    })
+    Ok(RsaDealing { public, shares, full_key })
 }
 
 /// A random safe prime of exactly `bits` bits whose top two bits are set.
-fn safe_prime(
-    rng: &mut rand_chacha_10::ChaCha20Rng,
-    bits: u32,
-) -> Result<Zeroizing<BoxedUint>, RsaError> {
+fn safe_prime(rng: &mut rand_chacha_10::ChaCha20Rng, bits: u32) -> Result<Zeroizing<BoxedUint>, RsaError> {
     let failed = |e: crypto_primes::Error| RsaError::KeyGeneration(e.to_string());
-    let factory = SmallFactorsSieveFactory::<BoxedUint>::new(Flavor::Safe, bits, SetBits::TwoMsb)
-        .map_err(failed)?;
-    let prime = sieve_and_find(rng, factory, |_, candidate| {
-        is_prime(Flavor::Safe, candidate)
-    })
-    .map_err(failed)?
-    .ok_or_else(|| RsaError::KeyGeneration("prime sieve exhausted".into()))?;
+    let factory = SmallFactorsSieveFactory::<BoxedUint>::new(Flavor::Safe, bits, SetBits::TwoMsb).map_err(failed)?;
+    let prime = sieve_and_find(rng, factory, |_, candidate| is_prime(Flavor::Safe, candidate))
+        .map_err(failed)?
+        .ok_or_else(|| RsaError::KeyGeneration("prime sieve exhausted".into()))?;
     Ok(Zeroizing::new(prime))
 }
 
@@ -253,14 +214,7 @@ mod tests {
     #[test]
     fn modulus_has_exactly_the_requested_bit_length() {
         for (bits, seed) in [(512, 1), (512, 2), (512, 3), (768, 4), (768, 5), (1024, 6)] {
-            let d = deal(
-                bits,
-                3,
-                1,
-                &mut ChaCha20Rng::seed_from_u64(seed),
-                &mut quiet,
-            )
-            .unwrap();
+            let d = deal(bits, 3, 1, &mut ChaCha20Rng::seed_from_u64(seed), &mut quiet).unwrap();
             assert_eq!(d.public.modulus_bits(), bits, "seed {seed}");
             let n = d.public.modulus_be_bytes();
             assert_eq!(n.len() * 8, bits as usize);
@@ -283,33 +237,18 @@ mod tests {
     fn deal_rejects_invalid_parameters() {
         let mut rng = ChaCha20Rng::seed_from_u64(0);
         let mut run = |bits, n, t| deal(bits, n, t, &mut rng, &mut quiet).map(|_| ());
-        assert_eq!(
-            run(511, 4, 1),
-            Err(RsaError::UnsupportedModulusSize { bits: 511 })
-        );
-        assert_eq!(
-            run(516, 4, 1),
-            Err(RsaError::UnsupportedModulusSize { bits: 516 })
-        );
-        assert_eq!(
-            run(256, 4, 1),
-            Err(RsaError::UnsupportedModulusSize { bits: 256 })
-        );
+        assert_eq!(run(511, 4, 1), Err(RsaError::UnsupportedModulusSize { bits: 511 }));
+        assert_eq!(run(516, 4, 1), Err(RsaError::UnsupportedModulusSize { bits: 516 }));
+        assert_eq!(run(256, 4, 1), Err(RsaError::UnsupportedModulusSize { bits: 256 }));
         assert_eq!(run(512, 0, 0), Err(RsaError::UnsupportedParties { n: 0 }));
         assert_eq!(run(512, 65, 1), Err(RsaError::UnsupportedParties { n: 65 }));
-        assert_eq!(
-            run(512, 4, 4),
-            Err(RsaError::InvalidThreshold { t: 4, n: 4 })
-        );
+        assert_eq!(run(512, 4, 4), Err(RsaError::InvalidThreshold { t: 4, n: 4 }));
     }
 
     #[test]
     fn deal_reports_both_primes_then_done() {
         let mut events = Vec::new();
-        deal(512, 3, 1, &mut ChaCha20Rng::seed_from_u64(9), &mut |e| {
-            events.push(e)
-        })
-        .unwrap();
+        deal(512, 3, 1, &mut ChaCha20Rng::seed_from_u64(9), &mut |e| events.push(e)).unwrap();
         assert_eq!(
             events,
             [

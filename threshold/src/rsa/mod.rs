@@ -12,10 +12,13 @@
 //!
 //! Combining is optimistic: the first `t+1` shares are combined and the one result is checked
 //! (`y^e == x`, microseconds); proofs are verified only if that fails, to find and exclude the bad
-//! shares. Secret exponentiations (shares, proofs, dealing) use constant-time arithmetic
-//! (crypto-bigint); public ones (combining, verification) may be variable-time.
+//! shares. Secret exponentiations use constant-time arithmetic: OpenSSL's
+//! `BN_mod_exp_mont_consttime` for shares and proofs (`bn`), crypto-bigint when dealing; public
+//! ones (combining, verification) may be variable-time. Stored secrets stay crypto-bigint values,
+//! wiped on drop.
 
 mod arith;
+mod bn;
 mod combine;
 mod keygen;
 mod padding;

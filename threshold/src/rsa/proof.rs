@@ -1,15 +1,16 @@
 //! Shoup's non-interactive proof that a signature share is correct: equality of the discrete logs
 //! `log_v(v_i) = log_{x̃}(x_i²)` with `x̃ = x^{4Δ}`, made non-interactive with SHA-256
 //! (Fiat–Shamir). Proving is constant time in the secret; verifying is public and variable time.
+//! The long exponentiations (with the secret nonce when proving, the response and challenge when
+//! verifying) use OpenSSL ([`super::bn`]).
 
 use crypto_bigint::{BoxedUint, RandomBits, modular::BoxedMontyForm};
-use num_bigint::BigUint;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::arith::{limb_bits, pow_public, resized, to_fixed_be};
-use super::{ShareError, ShareProof, SignatureShare, ThresholdRsaPublic};
+use super::arith::{invert_public, limb_bits, pow_public, resized, to_fixed_be};
+use super::{ShareError, ShareProof, SignatureShare, ThresholdRsaPublic, bn};
 use crate::PartyId;
 use crate::rng::bigint_rng;
 
@@ -42,7 +43,7 @@ pub(super) fn prove<R: RngCore + CryptoRng>(
     // proof will then be rejected anyway, but signing does not fail).
     let v_i = match public.verification_keys_monty.get(id) {
         Some(key) => key.clone(),
-        None => public.v_monty.pow(secret),
+        None => public.element_from_bn(&public.pow_secret(&public.v_monty, secret)),
     };
 
     let mut rng = bigint_rng(rng);
@@ -51,18 +52,15 @@ pub(super) fn prove<R: RngCore + CryptoRng>(
         public.modulus_bits() + 16 * CHALLENGE_LEN as u32,
         precision,
     ));
-    let v_prime = public.v_monty.pow(&r);
-    let x_prime = x_tilde.pow(&r);
-    let c = challenge(public, &x_tilde, &v_i, &x_i.square(), &v_prime, &x_prime);
+    let v_prime = public.pow_secret(&public.v_monty, &r);
+    let x_prime = public.pow_secret(&x_tilde, &r);
+    let c = challenge(public, [&x_tilde, &v_i, &x_i.square()].map(|e| public.element_bytes(e)), &v_prime, &x_prime);
 
     let c_int = BoxedUint::from_be_slice(&c, precision).expect("16 bytes fit");
     let wide_secret = Zeroizing::new(resized(secret, precision));
     let product = Zeroizing::new(wide_secret.wrapping_mul(&c_int));
     let z = product.wrapping_add(&*r);
-    ShareProof {
-        c: c.to_vec(),
-        z: to_fixed_be(&z, z_len),
-    }
+    ShareProof { c: c.to_vec(), z: to_fixed_be(&z, z_len) }
 }
 
 /// Checks `share`'s proof, given the checked share value `x_i` and `x̃ = x^{4Δ}`.
@@ -83,59 +81,45 @@ pub(super) fn verify(
     let v_i = public
         .verification_keys_monty
         .get(share.id)
-        .ok_or(ShareError::UnknownParty {
-            id: share.id,
-            parties: public.parties,
-        })?;
-    let c = BigUint::from_bytes_be(&proof.c);
-    let z =
-        BoxedUint::from_be_slice(&proof.z, limb_bits(8 * z_len as u32)).expect("fits by length");
+        .ok_or(ShareError::UnknownParty { id: share.id, parties: public.parties })?;
     let x_i2 = x_i.square();
 
     // v' = v^z v_i^{-c} and x' = x̃^z (x_i²)^{-c}, with one inversion for both (Montgomery's trick).
-    let v_i_c = pow_public(v_i, &c);
-    let x_i2_c = pow_public(&x_i2, &c);
-    let both_inv = v_i_c
-        .mul(&x_i2_c)
-        .invert_vartime()
-        .into_option()
-        .ok_or(ShareError::InvalidProof)?;
-    let z_bits = z.bit_width_vartime();
-    let v_prime = public
-        .v_monty
-        .pow_bounded_exp(&z, z_bits)
-        .mul(&x_i2_c)
-        .mul(&both_inv);
-    let x_prime = x_tilde
-        .pow_bounded_exp(&z, z_bits)
-        .mul(&v_i_c)
-        .mul(&both_inv);
+    // The exponentiations run in OpenSSL (variable time: all of this is public); the inversion and
+    // the few products stay in crypto-bigint.
+    let modulus = public.modulus_be_bytes();
+    let [v_bytes, v_i_bytes, x_tilde_bytes, x_i2_bytes] =
+        [&public.v_monty, v_i, x_tilde, &x_i2].map(|e| public.element_bytes(e));
+    let pow = |base: &[u8], exponent: &[u8]| {
+        bn::pow_public(base, exponent, &modulus).map(|r| public.element_from_bn(&r)).ok_or(ShareError::InvalidProof)
+    };
+    let v_i_c = pow(&v_i_bytes, &proof.c)?;
+    let x_i2_c = pow(&x_i2_bytes, &proof.c)?;
+    let both_inv = invert_public(&v_i_c.mul(&x_i2_c)).ok_or(ShareError::InvalidProof)?;
+    let both_inv = BoxedMontyForm::new(both_inv, &public.params);
+    let v_prime = public.element_bytes(&pow(&v_bytes, &proof.z)?.mul(&x_i2_c).mul(&both_inv));
+    let x_prime = public.element_bytes(&pow(&x_tilde_bytes, &proof.z)?.mul(&v_i_c).mul(&both_inv));
 
-    let expected = challenge(public, x_tilde, v_i, &x_i2, &v_prime, &x_prime);
-    if expected[..] == proof.c[..] {
-        Ok(())
-    } else {
-        Err(ShareError::InvalidProof)
-    }
+    let expected = challenge(public, [x_tilde_bytes, v_i_bytes, x_i2_bytes], &v_prime, &x_prime);
+    if expected[..] == proof.c[..] { Ok(()) } else { Err(ShareError::InvalidProof) }
 }
 
 /// `c = SHA-256(DOMAIN || N || v || x̃ || v_i || x_i² || v' || x')[..16]`, every value as `k`
-/// bytes big-endian.
+/// bytes big-endian (`[x̃, v_i, x_i²]` in `statement`).
 fn challenge(
     public: &ThresholdRsaPublic,
-    x_tilde: &BoxedMontyForm,
-    v_i: &BoxedMontyForm,
-    x_i2: &BoxedMontyForm,
-    v_prime: &BoxedMontyForm,
-    x_prime: &BoxedMontyForm,
+    statement: [Vec<u8>; 3],
+    v_prime: &[u8],
+    x_prime: &[u8],
 ) -> [u8; CHALLENGE_LEN] {
     let k = public.modulus_len;
     let mut hash = Sha256::new();
     hash.update(DOMAIN);
     hash.update(public.modulus_be_bytes());
     hash.update(to_fixed_be(&public.v, k));
-    for element in [x_tilde, v_i, x_i2, v_prime, x_prime] {
-        hash.update(to_fixed_be(&element.retrieve(), k));
+    for element in statement.iter().map(Vec::as_slice).chain([v_prime, x_prime]) {
+        debug_assert_eq!(element.len(), k);
+        hash.update(element);
     }
     let digest = hash.finalize();
     let mut c = [0u8; CHALLENGE_LEN];
@@ -181,10 +165,7 @@ mod tests {
     fn share_without_proof_is_reported_as_missing_proof() {
         let d = dealing(4, 1);
         let share = d.shares[0].sign(&d.public, b"m");
-        assert_eq!(
-            d.public.verify_share(b"m", &share),
-            Err(ShareError::MissingProof)
-        );
+        assert_eq!(d.public.verify_share(b"m", &share), Err(ShareError::MissingProof));
     }
 
     #[test]
@@ -193,58 +174,34 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let good = d.shares[1].sign_with_proof(&d.public, b"m", &mut rng);
         let proof = good.proof.clone().unwrap();
-        let with_proof = |c: Vec<u8>, z: Vec<u8>| SignatureShare {
-            proof: Some(ShareProof { c, z }),
-            ..good.clone()
-        };
+        let with_proof = |c: Vec<u8>, z: Vec<u8>| SignatureShare { proof: Some(ShareProof { c, z }), ..good.clone() };
 
         let mut c = proof.c.clone();
         c[0] ^= 1;
-        assert_eq!(
-            d.public.verify_share(b"m", &with_proof(c, proof.z.clone())),
-            Err(ShareError::InvalidProof)
-        );
+        assert_eq!(d.public.verify_share(b"m", &with_proof(c, proof.z.clone())), Err(ShareError::InvalidProof));
         let mut z = proof.z.clone();
         *z.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            d.public.verify_share(b"m", &with_proof(proof.c.clone(), z)),
-            Err(ShareError::InvalidProof)
-        );
+        assert_eq!(d.public.verify_share(b"m", &with_proof(proof.c.clone(), z)), Err(ShareError::InvalidProof));
         assert!(matches!(
-            d.public
-                .verify_share(b"m", &with_proof(proof.c[1..].to_vec(), proof.z.clone())),
+            d.public.verify_share(b"m", &with_proof(proof.c[1..].to_vec(), proof.z.clone())),
             Err(ShareError::MalformedProof(_))
         ));
         assert!(matches!(
-            d.public
-                .verify_share(b"m", &with_proof(proof.c.clone(), proof.z[1..].to_vec())),
+            d.public.verify_share(b"m", &with_proof(proof.c.clone(), proof.z[1..].to_vec())),
             Err(ShareError::MalformedProof(_))
         ));
         assert_eq!(
-            d.public
-                .verify_share(b"m", &with_proof(vec![0; 16], vec![0; proof.z.len()])),
+            d.public.verify_share(b"m", &with_proof(vec![0; 16], vec![0; proof.z.len()])),
             Err(ShareError::InvalidProof)
         );
         // A valid proof for another message, or claimed by another party, does not verify.
-        assert_eq!(
-            d.public.verify_share(b"other", &good),
-            Err(ShareError::InvalidProof)
-        );
-        let moved = SignatureShare {
-            id: 2,
-            ..good.clone()
-        };
-        assert_eq!(
-            d.public.verify_share(b"m", &moved),
-            Err(ShareError::InvalidProof)
-        );
+        assert_eq!(d.public.verify_share(b"other", &good), Err(ShareError::InvalidProof));
+        let moved = SignatureShare { id: 2, ..good.clone() };
+        assert_eq!(d.public.verify_share(b"m", &moved), Err(ShareError::InvalidProof));
         // A wrong value with the honest share's proof does not verify.
         let mut wrong = good.clone();
         wrong.value = d.shares[1].sign(&d.public, b"other").value;
-        assert_eq!(
-            d.public.verify_share(b"m", &wrong),
-            Err(ShareError::InvalidProof)
-        );
+        assert_eq!(d.public.verify_share(b"m", &wrong), Err(ShareError::InvalidProof));
         assert_eq!(d.public.verify_share(b"m", &good), Ok(()));
     }
 
@@ -257,9 +214,6 @@ mod tests {
         let share = super::super::RsaKeyShare::new(0, 4, huge);
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let signed = share.sign_with_proof(&d.public, b"m", &mut rng);
-        assert_eq!(
-            d.public.verify_share(b"m", &signed),
-            Err(ShareError::InvalidProof)
-        );
+        assert_eq!(d.public.verify_share(b"m", &signed), Err(ShareError::InvalidProof));
     }
 }

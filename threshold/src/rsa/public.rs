@@ -9,6 +9,7 @@ use num_bigint::{BigInt, BigUint};
 use num_integer::Integer;
 use num_traits::{One, Signed};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::arith::{factorial, from_be_public, limb_bits, to_fixed_be};
 use super::padding::{MIN_ENCODED_LEN, emsa_pkcs1_v15_sha256};
@@ -75,11 +76,7 @@ impl From<ThresholdRsaPublic> for PublicRaw {
             modulus: public.modulus_be_bytes(),
             public_exponent: PUBLIC_EXPONENT,
             v: to_fixed_be(&public.v, k),
-            verification_keys: public
-                .verification_keys
-                .iter()
-                .map(|vk| HexInt(to_fixed_be(vk, k)))
-                .collect(),
+            verification_keys: public.verification_keys.iter().map(|vk| HexInt(to_fixed_be(vk, k))).collect(),
         }
     }
 }
@@ -90,26 +87,18 @@ impl TryFrom<PublicRaw> for ThresholdRsaPublic {
     fn try_from(raw: PublicRaw) -> Result<Self, RsaError> {
         let invalid = |reason: String| RsaError::InvalidPublicKey(reason);
         if raw.public_exponent != PUBLIC_EXPONENT {
-            return Err(invalid(format!(
-                "public exponent {} (only {PUBLIC_EXPONENT} is used)",
-                raw.public_exponent
-            )));
+            return Err(invalid(format!("public exponent {} (only {PUBLIC_EXPONENT} is used)", raw.public_exponent)));
         }
         let modulus = from_be_public(&raw.modulus, MAX_MODULUS_BITS)
             .ok_or_else(|| invalid(format!("modulus longer than {MAX_MODULUS_BITS} bits")))?;
         let bits = modulus.bit_width_vartime();
         if bits < MIN_MODULUS_BITS {
-            return Err(invalid(format!(
-                "modulus of {bits} bits (at least {MIN_MODULUS_BITS} needed)"
-            )));
+            return Err(invalid(format!("modulus of {bits} bits (at least {MIN_MODULUS_BITS} needed)")));
         }
         let modulus = modulus.resize_unchecked(limb_bits(bits));
-        let modulus = Odd::new(modulus)
-            .into_option()
-            .ok_or_else(|| invalid("even modulus".into()))?;
+        let modulus = Odd::new(modulus).into_option().ok_or_else(|| invalid("even modulus".into()))?;
         let value = |bytes: &[u8], what: &str| {
-            from_be_public(bytes, bits)
-                .ok_or_else(|| invalid(format!("{what} is not smaller than N")))
+            from_be_public(bytes, bits).ok_or_else(|| invalid(format!("{what} is not smaller than N")))
         };
         let v = value(&raw.v, "v")?;
         let verification_keys = raw
@@ -134,20 +123,13 @@ impl ThresholdRsaPublic {
     ) -> Result<Self, RsaError> {
         let invalid = |reason: String| RsaError::InvalidPublicKey(reason);
         if parties == 0 || parties > MAX_PARTIES {
-            return Err(invalid(format!(
-                "{parties} parties (1 to {MAX_PARTIES} supported)"
-            )));
+            return Err(invalid(format!("{parties} parties (1 to {MAX_PARTIES} supported)")));
         }
         if threshold >= parties {
-            return Err(invalid(format!(
-                "threshold {threshold} is not smaller than {parties} parties"
-            )));
+            return Err(invalid(format!("threshold {threshold} is not smaller than {parties} parties")));
         }
         if verification_keys.len() != parties {
-            return Err(invalid(format!(
-                "{} verification keys for {parties} parties",
-                verification_keys.len()
-            )));
+            return Err(invalid(format!("{} verification keys for {parties} parties", verification_keys.len())));
         }
         let bits = modulus.bit_width_vartime();
         let modulus_len = bits.div_ceil(8) as usize;
@@ -158,8 +140,7 @@ impl ThresholdRsaPublic {
         // v and each v_i must be units mod N: 0 or a shared factor would make proofs meaningless
         // (and a shared factor would factor N).
         let check_unit = |x: &BoxedUint, what: &str| -> Result<(), RsaError> {
-            let in_range =
-                x.bits_precision() == precision && x.is_nonzero().to_bool() && x < modulus.as_ref();
+            let in_range = x.bits_precision() == precision && x.is_nonzero().to_bool() && x < modulus.as_ref();
             if in_range && modulus.gcd_vartime(x).as_ref().is_one().to_bool() {
                 Ok(())
             } else {
@@ -173,10 +154,8 @@ impl ThresholdRsaPublic {
 
         let params = BoxedMontyParams::new_vartime(modulus.clone());
         let v_monty = BoxedMontyForm::new(v.clone(), &params);
-        let verification_keys_monty = verification_keys
-            .iter()
-            .map(|vk| BoxedMontyForm::new(vk.clone(), &params))
-            .collect();
+        let verification_keys_monty =
+            verification_keys.iter().map(|vk| BoxedMontyForm::new(vk.clone(), &params)).collect();
         let delta = factorial(parties);
         let four_delta = &delta * 4u32;
         let e_prime = BigInt::from(&four_delta * &delta);
@@ -188,11 +167,7 @@ impl ThresholdRsaPublic {
         }
         // Exactly one of a, b is negative; shift to the solution (a - e, b + 4Δ²) if needed so
         // that it is a.
-        let (a, b) = if gcd.x.is_negative() {
-            (gcd.x, gcd.y)
-        } else {
-            (gcd.x - &e, gcd.y + &e_prime)
-        };
+        let (a, b) = if gcd.x.is_negative() { (gcd.x, gcd.y) } else { (gcd.x - &e, gcd.y + &e_prime) };
         let (Some(a), Some(b)) = ((-a).to_biguint(), b.to_biguint()) else {
             return Err(invalid("Bézout coefficients out of range".into()));
         };
@@ -259,8 +234,7 @@ impl ThresholdRsaPublic {
     /// byte, so it is below `2^(8(k-1)) <= N`.
     pub(super) fn message_representative(&self, msg: &[u8]) -> BoxedMontyForm {
         let em = emsa_pkcs1_v15_sha256(msg, self.modulus_len);
-        let x = BoxedUint::from_be_slice(&em, self.params.bits_precision())
-            .expect("k bytes fit the modulus precision");
+        let x = BoxedUint::from_be_slice(&em, self.params.bits_precision()).expect("k bytes fit the modulus precision");
         BoxedMontyForm::new(x, &self.params)
     }
 
@@ -274,6 +248,28 @@ impl ThresholdRsaPublic {
     /// `x^e`, variable time (e is public).
     pub(super) fn pow_e(&self, x: &BoxedMontyForm) -> BoxedMontyForm {
         super::arith::pow_public(x, &BigUint::from(PUBLIC_EXPONENT))
+    }
+
+    /// An element mod `N` as `k` bytes big-endian: the form [`super::bn`] takes.
+    pub(super) fn element_bytes(&self, x: &BoxedMontyForm) -> Vec<u8> {
+        to_fixed_be(&x.retrieve(), self.modulus_len)
+    }
+
+    /// A result of [`super::bn`] (`k` bytes, below `N`) as an element mod `N`.
+    pub(super) fn element_from_bn(&self, bytes: &[u8]) -> BoxedMontyForm {
+        let x =
+            BoxedUint::from_be_slice(bytes, self.params.bits_precision()).expect("k bytes fit the modulus precision");
+        BoxedMontyForm::new(x, &self.params)
+    }
+
+    /// `base^exponent` as `k` bytes, constant time in the secret `exponent` (OpenSSL's
+    /// `BN_mod_exp_mont_consttime`, about twice as fast as crypto-bigint's `pow`). The exponent
+    /// crosses over at its full precision in a buffer wiped afterwards. Should OpenSSL fail (it
+    /// only can on allocation failure), crypto-bigint computes the same value.
+    pub(super) fn pow_secret(&self, base: &BoxedMontyForm, exponent: &BoxedUint) -> Vec<u8> {
+        let exponent_bytes = Zeroizing::new(exponent.to_be_bytes());
+        super::bn::pow_secret(&self.element_bytes(base), &exponent_bytes, &self.modulus_be_bytes())
+            .unwrap_or_else(|| self.element_bytes(&base.pow(exponent)))
     }
 }
 
@@ -320,9 +316,7 @@ mod tests {
         assert!(back.verify(b"round trip", &sig));
     }
 
-    fn edited(
-        edit: impl FnOnce(&mut serde_json::Value),
-    ) -> Result<ThresholdRsaPublic, crate::encoding::FormatError> {
+    fn edited(edit: impl FnOnce(&mut serde_json::Value)) -> Result<ThresholdRsaPublic, crate::encoding::FormatError> {
         let text = to_json(&dealing(4, 1).public);
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
         edit(&mut value["data"]);
@@ -351,18 +345,9 @@ mod tests {
                 }),
             ),
             ("v = 0", Box::new(move |j| j["v"] = zero)),
-            (
-                "v_1 = N",
-                Box::new(move |j| j["verification_keys"][1] = too_big),
-            ),
-            (
-                "even N",
-                Box::new(move |j| j["modulus"] = hex::encode(even).into()),
-            ),
-            (
-                "short N",
-                Box::new(|j| j["modulus"] = "ff".repeat(32).into()),
-            ),
+            ("v_1 = N", Box::new(move |j| j["verification_keys"][1] = too_big)),
+            ("even N", Box::new(move |j| j["modulus"] = hex::encode(even).into())),
+            ("short N", Box::new(|j| j["modulus"] = "ff".repeat(32).into())),
             ("not hex", Box::new(|j| j["v"] = "zz".into())),
         ];
         for (what, edit) in cases {

@@ -5,7 +5,7 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, ser::SerializeStruct};
 use zeroize::Zeroizing;
 
-use super::arith::{biguint_to_boxed, factorial, limb_bits, resized, to_fixed_be};
+use super::arith::{biguint_to_boxed, factorial, limb_bits, resized};
 use super::{MAX_MODULUS_BITS, MAX_PARTIES, RsaError, ShareError, ThresholdRsaPublic, proof};
 use crate::PartyId;
 use crate::encoding::{Versioned, hex_bytes};
@@ -31,12 +31,7 @@ impl Versioned for RsaKeyShare {
 impl RsaKeyShare {
     pub(super) fn new(id: PartyId, parties: usize, secret: Zeroizing<BoxedUint>) -> Self {
         let exponent = share_exponent(&secret, parties);
-        RsaKeyShare {
-            id,
-            parties,
-            secret,
-            exponent,
-        }
+        RsaKeyShare { id, parties, secret, exponent }
     }
 
     /// The party this share belongs to.
@@ -54,12 +49,7 @@ impl RsaKeyShare {
     /// Constant time in the secret.
     pub fn sign(&self, public: &ThresholdRsaPublic, msg: &[u8]) -> SignatureShare {
         let x = public.message_representative(msg);
-        let value = self.share_value(public, &x);
-        SignatureShare {
-            id: self.id,
-            value: to_fixed_be(&value.retrieve(), public.modulus_len),
-            proof: None,
-        }
+        SignatureShare { id: self.id, value: self.share_value(public, &x), proof: None }
     }
 
     /// Like [`Self::sign`], with a non-interactive proof that the share is correct (about 3x the
@@ -73,30 +63,26 @@ impl RsaKeyShare {
     ) -> SignatureShare {
         let x = public.message_representative(msg);
         let value = self.share_value(public, &x);
-        let proof = proof::prove(public, self.id, &self.secret, &x, &value, rng);
-        SignatureShare {
-            id: self.id,
-            value: to_fixed_be(&value.retrieve(), public.modulus_len),
-            proof: Some(proof),
-        }
+        let proof = proof::prove(public, self.id, &self.secret, &x, &public.element_from_bn(&value), rng);
+        SignatureShare { id: self.id, value, proof: Some(proof) }
     }
 
     /// Whether `v^{s_i}` is the published verification key of this party: the share belongs to
     /// this public key.
     pub fn verification_key_matches(&self, public: &ThresholdRsaPublic) -> bool {
         match public.verification_keys_monty.get(self.id) {
-            Some(key) => public.v_monty.pow(&self.secret).retrieve() == key.retrieve(),
+            Some(key) => public.pow_secret(&public.v_monty, &self.secret) == public.element_bytes(key),
             None => false,
         }
     }
 
-    /// `x^{2Δ s_i}`, with `Δ` of the public key (which is this share's unless the two were mixed
-    /// up; then the result is simply a wrong share).
-    fn share_value(&self, public: &ThresholdRsaPublic, x: &BoxedMontyForm) -> BoxedMontyForm {
+    /// `x^{2Δ s_i}` as `k` bytes, with `Δ` of the public key (which is this share's unless the two
+    /// were mixed up; then the result is simply a wrong share).
+    fn share_value(&self, public: &ThresholdRsaPublic, x: &BoxedMontyForm) -> Vec<u8> {
         if public.parties == self.parties {
-            x.pow(&self.exponent)
+            public.pow_secret(x, &self.exponent)
         } else {
-            x.pow(&share_exponent(&self.secret, public.parties))
+            public.pow_secret(x, &share_exponent(&self.secret, public.parties))
         }
     }
 }
@@ -111,9 +97,7 @@ fn share_exponent(secret: &BoxedUint, parties: usize) -> Zeroizing<BoxedUint> {
 
 impl std::fmt::Debug for RsaKeyShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RsaKeyShare")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("RsaKeyShare").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -140,9 +124,7 @@ struct KeyShareRaw {
 
 fn secret_hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
     let text = Zeroizing::new(String::deserialize(deserializer)?);
-    hex::decode(text.as_str())
-        .map(Zeroizing::new)
-        .map_err(serde::de::Error::custom)
+    hex::decode(text.as_str()).map(Zeroizing::new).map_err(serde::de::Error::custom)
 }
 
 impl TryFrom<KeyShareRaw> for RsaKeyShare {
@@ -151,10 +133,7 @@ impl TryFrom<KeyShareRaw> for RsaKeyShare {
     fn try_from(raw: KeyShareRaw) -> Result<Self, RsaError> {
         let invalid = |reason: String| RsaError::InvalidKeyShare(reason);
         if raw.parties == 0 || raw.parties > MAX_PARTIES {
-            return Err(invalid(format!(
-                "{} parties (1 to {MAX_PARTIES} supported)",
-                raw.parties
-            )));
+            return Err(invalid(format!("{} parties (1 to {MAX_PARTIES} supported)", raw.parties)));
         }
         if raw.party >= raw.parties {
             return Err(invalid(format!("party {} of {}", raw.party, raw.parties)));
@@ -165,11 +144,7 @@ impl TryFrom<KeyShareRaw> for RsaKeyShare {
         }
         let secret = BoxedUint::from_be_slice(&raw.secret_share, limb_bits(len as u32 * 8))
             .map_err(|_| invalid("secret share does not decode".into()))?;
-        Ok(RsaKeyShare::new(
-            raw.party,
-            raw.parties,
-            Zeroizing::new(secret),
-        ))
+        Ok(RsaKeyShare::new(raw.party, raw.parties, Zeroizing::new(secret)))
     }
 }
 
@@ -201,10 +176,7 @@ impl std::fmt::Debug for SignatureShare {
         let prefix = &self.value[..self.value.len().min(8)];
         f.debug_struct("SignatureShare")
             .field("id", &self.id)
-            .field(
-                "value",
-                &format_args!("{}.. ({} bytes)", hex::encode(prefix), self.value.len()),
-            )
+            .field("value", &format_args!("{}.. ({} bytes)", hex::encode(prefix), self.value.len()))
             .field("proof", &self.proof)
             .finish()
     }
@@ -212,34 +184,21 @@ impl std::fmt::Debug for SignatureShare {
 
 impl std::fmt::Debug for ShareProof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShareProof")
-            .field("c", &format_args!("{}", hex::encode(&self.c)))
-            .finish_non_exhaustive()
+        f.debug_struct("ShareProof").field("c", &format_args!("{}", hex::encode(&self.c))).finish_non_exhaustive()
     }
 }
 
 impl ThresholdRsaPublic {
     /// A share's value as an element of `Z_N`, after the checks every received share needs:
     /// a known party, exactly `k` bytes, and a value in `[1, N)`.
-    pub(super) fn share_element(
-        &self,
-        share: &SignatureShare,
-    ) -> Result<BoxedMontyForm, ShareError> {
+    pub(super) fn share_element(&self, share: &SignatureShare) -> Result<BoxedMontyForm, ShareError> {
         if share.id >= self.parties {
-            return Err(ShareError::UnknownParty {
-                id: share.id,
-                parties: self.parties,
-            });
+            return Err(ShareError::UnknownParty { id: share.id, parties: self.parties });
         }
         if share.value.len() != self.modulus_len {
-            return Err(ShareError::WrongLength {
-                expected: self.modulus_len,
-                got: share.value.len(),
-            });
+            return Err(ShareError::WrongLength { expected: self.modulus_len, got: share.value.len() });
         }
-        let element = self
-            .parse_residue(&share.value)
-            .ok_or(ShareError::OutOfRange)?;
+        let element = self.parse_residue(&share.value).ok_or(ShareError::OutOfRange)?;
         if element.is_zero().to_bool() {
             return Err(ShareError::OutOfRange);
         }
@@ -301,16 +260,10 @@ mod tests {
     fn signature_share_round_trips_through_json() {
         let d = dealing(4, 1);
         let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(5);
-        for share in [
-            d.shares[0].sign(&d.public, b"m"),
-            d.shares[1].sign_with_proof(&d.public, b"m", &mut rng),
-        ] {
+        for share in [d.shares[0].sign(&d.public, b"m"), d.shares[1].sign_with_proof(&d.public, b"m", &mut rng)] {
             let text = serde_json::to_string(&share).unwrap();
             assert!(text.contains(&hex::encode(&share.value)));
-            assert_eq!(
-                serde_json::from_str::<SignatureShare>(&text).unwrap(),
-                share
-            );
+            assert_eq!(serde_json::from_str::<SignatureShare>(&text).unwrap(), share);
         }
     }
 

@@ -20,24 +20,11 @@ pub(super) fn dealing(n: usize, t: usize) -> &'static RsaDealing {
         (10, 3) => (&D10_3, 103),
         _ => panic!("no fixture for ({n}, {t})"),
     };
-    cell.get_or_init(|| {
-        deal(
-            512,
-            n,
-            t,
-            &mut ChaCha20Rng::seed_from_u64(seed),
-            &mut |_| {},
-        )
-        .expect("dealing")
-    })
+    cell.get_or_init(|| deal(512, n, t, &mut ChaCha20Rng::seed_from_u64(seed), &mut |_| {}).expect("dealing"))
 }
 
 /// Whether the `rsa` crate accepts `signature` on `msg` as RSASSA-PKCS1-v1_5 with SHA-256.
-pub(super) fn rsa_crate_verifies(
-    public: &ThresholdRsaPublic,
-    msg: &[u8],
-    signature: &[u8],
-) -> bool {
+pub(super) fn rsa_crate_verifies(public: &ThresholdRsaPublic, msg: &[u8], signature: &[u8]) -> bool {
     let key = rsa::RsaPublicKey::new(
         rsa::BigUint::from_bytes_be(&public.modulus_be_bytes()),
         rsa::BigUint::from(public.public_exponent()),

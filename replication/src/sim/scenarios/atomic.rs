@@ -101,7 +101,7 @@ impl Scenario for AtomicScenario {
     fn inputs(&self, node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<AbcInput> {
         let clock = if honest {
             HONEST_CLOCK_BASE + rng.next_u64() % HONEST_CLOCK_SPREAD
-        } else if rng.next_u32() % 2 == 0 {
+        } else if rng.next_u32().is_multiple_of(2) {
             0
         } else {
             u64::MAX / 2
@@ -157,7 +157,7 @@ impl Scenario for AtomicScenario {
                 if !(HONEST_CLOCK_BASE..HONEST_CLOCK_BASE + HONEST_CLOCK_SPREAD).contains(&round.time) {
                     return Err(format!("time: node {p} round {i} time {} outside honest clocks", round.time));
                 }
-                match verify_round_proof(&public, &abc, round.round, self.config.max_batch, &round.proof) {
+                match verify_round_proof(&public, &abc, round.round, run.nodes[p].rules(), &round.proof) {
                     Ok(batches) => {
                         let in_batches: HashSet<&Vec<u8>> = batches.iter().flat_map(|b| &b.requests).collect();
                         // A Byzantine replica may put anything in its own batch (the CA checks
@@ -181,7 +181,8 @@ impl Scenario for AtomicScenario {
             }
         }
         // Agreement and total order: the same rounds (requests, time, seed) in the same order.
-        let summaries: Vec<Vec<(u64, Vec<Vec<u8>>, u64, [u8; 32])>> = run
+        type RoundSummary = (u64, Vec<Vec<u8>>, u64, [u8; 32]);
+        let summaries: Vec<Vec<RoundSummary>> = run
             .outputs
             .iter()
             .map(|o| o.iter().map(|r| (r.round, r.requests.clone(), r.time, r.seed)).collect())

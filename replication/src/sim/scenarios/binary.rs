@@ -1,8 +1,7 @@
 //! Binary agreement (plain and validated) with random inputs.
 
 use crate::agreement::binary::{
-    AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, JustifiedPreVote, MainVote,
-    ProofValidator, verify_decision,
+    AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, JustifiedPreVote, MainVote, ProofValidator, verify_decision,
 };
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
@@ -20,10 +19,7 @@ pub struct BinaryScenario {
 const VALID_PROOF: &[u8] = b"valid";
 
 fn instance() -> InstanceId {
-    InstanceId::root(0).child(&[
-        IdPart::Protocol(ProtocolKind::BinaryAgreement),
-        IdPart::Index(0),
-    ])
+    InstanceId::root(0).child(&[IdPart::Protocol(ProtocolKind::BinaryAgreement), IdPart::Index(0)])
 }
 
 fn resign_pre_vote(keys: &NetworkInfo, round: u64, vote: JustifiedPreVote) -> AbbaMessage {
@@ -31,11 +27,7 @@ fn resign_pre_vote(keys: &NetworkInfo, round: u64, vote: JustifiedPreVote) -> Ab
     // justification is not (it was made for the other value).
     let share = keys.secret.vote.sign(
         b"replication/abba/pre-vote/v1",
-        &crate::id::statement(&[
-            &instance().to_bytes(),
-            &round.to_be_bytes(),
-            &[vote.value as u8],
-        ]),
+        &crate::id::statement(&[&instance().to_bytes(), &round.to_be_bytes(), &[vote.value as u8]]),
     );
     AbbaMessage::PreVote { round, vote, share }
 }
@@ -49,23 +41,14 @@ impl Adversarial for AbbaMessage {
                     b"replication/abba/pre-process/v1",
                     &crate::id::statement(&[&instance().to_bytes(), &[value as u8]]),
                 );
-                Some(AbbaMessage::PreProcess {
-                    value,
-                    share,
-                    proof: proof.clone(),
-                })
+                Some(AbbaMessage::PreProcess { value, share, proof: proof.clone() })
             }
             AbbaMessage::PreVote { round, vote, .. } => {
                 let mut vote = vote.clone();
                 vote.value = !vote.value;
                 Some(resign_pre_vote(keys, *round, vote))
             }
-            AbbaMessage::Decide {
-                round,
-                value,
-                signature,
-                proof,
-            } => Some(AbbaMessage::Decide {
+            AbbaMessage::Decide { round, value, signature, proof } => Some(AbbaMessage::Decide {
                 round: *round,
                 value: !value,
                 signature: signature.clone(),
@@ -84,10 +67,7 @@ impl Adversarial for AbbaMessage {
             | AbbaMessage::Coin { share, .. } => flip_bit(&mut share.bytes, rng),
             AbbaMessage::Decide { signature, .. } => flip_bit(&mut signature.0, rng),
         }
-        if let AbbaMessage::MainVote {
-            vote: MainVote::Value { proof: Some(p), .. },
-            ..
-        } = &mut m
+        if let AbbaMessage::MainVote { vote: MainVote::Value { proof: Some(p), .. }, .. } = &mut m
             && rng.next_u32().is_multiple_of(2)
         {
             flip_bit(p, rng);
@@ -104,27 +84,16 @@ impl Scenario for BinaryScenario {
     type P = BinaryAgreement;
 
     fn name(&self) -> &'static str {
-        if self.validated {
-            "abba-validated"
-        } else {
-            "abba"
-        }
+        if self.validated { "abba-validated" } else { "abba" }
     }
 
     fn create(&self, info: Arc<NetworkInfo>, _cluster: &dyn SimCluster) -> BinaryAgreement {
-        let validator: Option<ProofValidator> = self
-            .validated
-            .then(|| Arc::new(|p: &[u8]| p == VALID_PROOF) as ProofValidator);
+        let validator: Option<ProofValidator> =
+            self.validated.then(|| Arc::new(|p: &[u8]| p == VALID_PROOF) as ProofValidator);
         BinaryAgreement::new(info, instance(), validator)
     }
 
-    fn inputs(
-        &self,
-        _node: PartyId,
-        honest: bool,
-        _: &dyn SimCluster,
-        rng: &mut dyn RngCore,
-    ) -> Vec<AbbaInput> {
+    fn inputs(&self, _node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<AbbaInput> {
         let value = rng.next_u32() % 2 == 1;
         let proof = match (self.validated, value, honest) {
             (true, true, true) => Some(VALID_PROOF.to_vec()),
@@ -134,7 +103,13 @@ impl Scenario for BinaryScenario {
         vec![AbbaInput { value, proof }]
     }
 
-    fn done(&self, node: &BinaryAgreement, _outputs: &[AbbaDecision], _inputs: &[Vec<<BinaryAgreement as Protocol>::Input>], _honest: &[PartyId]) -> bool {
+    fn done(
+        &self,
+        node: &BinaryAgreement,
+        _outputs: &[AbbaDecision],
+        _inputs: &[Vec<<BinaryAgreement as Protocol>::Input>],
+        _honest: &[PartyId],
+    ) -> bool {
         node.terminated()
     }
 
@@ -143,48 +118,31 @@ impl Scenario for BinaryScenario {
         let mut decided = None;
         for &p in &honest {
             let [decision] = run.outputs[p].as_slice() else {
-                return Err(format!(
-                    "integrity: node {p} output {} decisions",
-                    run.outputs[p].len()
-                ));
+                return Err(format!("integrity: node {p} output {} decisions", run.outputs[p].len()));
             };
             if *decided.get_or_insert(decision.value) != decision.value {
                 return Err(format!("agreement: node {p} decided {}", decision.value));
             }
             if !verify_decision(&run.nodes[p].public_keys(), &instance(), decision) {
-                return Err(format!(
-                    "certificate: node {p}'s decision certificate does not verify"
-                ));
+                return Err(format!("certificate: node {p}'s decision certificate does not verify"));
             }
             if self.validated && decision.value && decision.proof.as_deref() != Some(VALID_PROOF) {
-                return Err(format!(
-                    "validity: node {p} decided 1 without a valid proof"
-                ));
+                return Err(format!("validity: node {p} decided 1 without a valid proof"));
             }
             let node = &run.nodes[p];
-            if let Some((r, _)) = node
-                .coin_released()
-                .iter()
-                .find(|(_, votes)| *votes < run.n - run.t)
-            {
-                return Err(format!(
-                    "coin timing: node {p} released the coin of round {r} early"
-                ));
+            if let Some((r, _)) = node.coin_released().iter().find(|(_, votes)| *votes < run.n - run.t) {
+                return Err(format!("coin timing: node {p} released the coin of round {r} early"));
             }
         }
         // Validity: a value every honest node proposed (with a valid proof) is the decision;
         // crashed nodes were honest too until they crashed.
-        let inputs: Vec<bool> = (0..run.n)
-            .filter(|p| !run.byzantine.contains(p))
-            .map(|p| run.inputs[p][0].value)
-            .collect();
+        let inputs: Vec<bool> =
+            (0..run.n).filter(|p| !run.byzantine.contains(p)).map(|p| run.inputs[p][0].value).collect();
         if let (Some(d), Some(&first)) = (decided, inputs.first())
             && inputs.iter().all(|&v| v == first)
             && d != first
         {
-            return Err(format!(
-                "validity: every honest node proposed {first}, decided {d}"
-            ));
+            return Err(format!("validity: every honest node proposed {first}, decided {d}"));
         }
         Ok(())
     }

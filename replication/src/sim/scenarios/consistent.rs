@@ -14,10 +14,7 @@ pub struct ConsistentScenario;
 const SENDER: PartyId = 0;
 
 fn instance() -> InstanceId {
-    InstanceId::root(0).child(&[
-        IdPart::Protocol(ProtocolKind::ConsistentBroadcast),
-        IdPart::Party(SENDER),
-    ])
+    InstanceId::root(0).child(&[IdPart::Protocol(ProtocolKind::ConsistentBroadcast), IdPart::Party(SENDER)])
 }
 
 impl Adversarial for CbcMessage {
@@ -54,21 +51,10 @@ impl Scenario for ConsistentScenario {
 
     fn create(&self, info: Arc<NetworkInfo>, _cluster: &dyn SimCluster) -> ConsistentBroadcast {
         // Values starting with 0xff are "invalid" under the external predicate.
-        ConsistentBroadcast::new(
-            info,
-            instance(),
-            SENDER,
-            Arc::new(|v: &[u8]| v.first() != Some(&0xff)),
-        )
+        ConsistentBroadcast::new(info, instance(), SENDER, Arc::new(|v: &[u8]| v.first() != Some(&0xff)))
     }
 
-    fn inputs(
-        &self,
-        node: PartyId,
-        honest: bool,
-        _: &dyn SimCluster,
-        rng: &mut dyn RngCore,
-    ) -> Vec<Vec<u8>> {
+    fn inputs(&self, node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<Vec<u8>> {
         if node != SENDER {
             return Vec::new();
         }
@@ -84,7 +70,13 @@ impl Scenario for ConsistentScenario {
         vec![value]
     }
 
-    fn done(&self, node: &ConsistentBroadcast, _outputs: &[CbcOutput], _inputs: &[Vec<<ConsistentBroadcast as Protocol>::Input>], _honest: &[PartyId]) -> bool {
+    fn done(
+        &self,
+        node: &ConsistentBroadcast,
+        _outputs: &[CbcOutput],
+        _inputs: &[Vec<<ConsistentBroadcast as Protocol>::Input>],
+        _honest: &[PartyId],
+    ) -> bool {
         node.terminated()
     }
 
@@ -96,47 +88,26 @@ impl Scenario for ConsistentScenario {
         let honest = run.honest_nodes();
         for &p in &honest {
             if run.outputs[p].len() > 1 {
-                return Err(format!(
-                    "integrity: node {p} delivered {} times",
-                    run.outputs[p].len()
-                ));
+                return Err(format!("integrity: node {p} delivered {} times", run.outputs[p].len()));
             }
             for out in &run.outputs[p] {
-                if !verify_proof(
-                    &run.nodes[p].info_public(),
-                    &instance(),
-                    &out.value,
-                    &out.proof,
-                ) {
-                    return Err(format!(
-                        "proof: node {p} delivered a value whose proof does not verify"
-                    ));
+                if !verify_proof(&run.nodes[p].info_public(), &instance(), &out.value, &out.proof) {
+                    return Err(format!("proof: node {p} delivered a value whose proof does not verify"));
                 }
                 if out.value.first() == Some(&0xff) {
-                    return Err(format!(
-                        "validity: node {p} delivered a value failing the predicate"
-                    ));
+                    return Err(format!("validity: node {p} delivered a value failing the predicate"));
                 }
             }
         }
-        let values: Vec<Vec<Vec<u8>>> = run
-            .outputs
-            .iter()
-            .map(|o| o.iter().map(|c| c.value.clone()).collect())
-            .collect();
+        let values: Vec<Vec<Vec<u8>>> =
+            run.outputs.iter().map(|o| o.iter().map(|c| c.value.clone()).collect()).collect();
         // Consistency: honest nodes that deliver, deliver the same value.
-        let delivering: Vec<PartyId> = honest
-            .iter()
-            .copied()
-            .filter(|&p| !values[p].is_empty())
-            .collect();
+        let delivering: Vec<PartyId> = honest.iter().copied().filter(|&p| !values[p].is_empty()).collect();
         super::check_agreement(&delivering, &values)?;
         if honest.contains(&SENDER) {
             for &p in &honest {
                 if values[p].first() != run.inputs[SENDER].first() {
-                    return Err(format!(
-                        "validity: node {p} did not deliver the honest sender's value"
-                    ));
+                    return Err(format!("validity: node {p} did not deliver the honest sender's value"));
                 }
             }
         }
@@ -144,8 +115,6 @@ impl Scenario for ConsistentScenario {
     }
 
     fn delivered_requests(&self, run: &RunReport<ConsistentBroadcast>) -> usize {
-        run.honest_nodes()
-            .first()
-            .map_or(0, |&p| run.outputs[p].len())
+        run.honest_nodes().first().map_or(0, |&p| run.outputs[p].len())
     }
 }

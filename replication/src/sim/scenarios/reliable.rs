@@ -38,20 +38,11 @@ impl Scenario for ReliableScenario {
     }
 
     fn create(&self, info: Arc<NetworkInfo>, _cluster: &dyn SimCluster) -> ReliableBroadcast {
-        let id = InstanceId::root(0).child(&[
-            IdPart::Protocol(ProtocolKind::ReliableBroadcast),
-            IdPart::Party(SENDER),
-        ]);
+        let id = InstanceId::root(0).child(&[IdPart::Protocol(ProtocolKind::ReliableBroadcast), IdPart::Party(SENDER)]);
         ReliableBroadcast::new(info, id, SENDER)
     }
 
-    fn inputs(
-        &self,
-        node: PartyId,
-        honest: bool,
-        _: &dyn SimCluster,
-        rng: &mut dyn RngCore,
-    ) -> Vec<Vec<u8>> {
+    fn inputs(&self, node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<Vec<u8>> {
         if node != SENDER {
             return Vec::new();
         }
@@ -63,7 +54,13 @@ impl Scenario for ReliableScenario {
         vec![value]
     }
 
-    fn done(&self, node: &ReliableBroadcast, _outputs: &[Vec<u8>], _inputs: &[Vec<Vec<u8>>], _honest: &[PartyId]) -> bool {
+    fn done(
+        &self,
+        node: &ReliableBroadcast,
+        _outputs: &[Vec<u8>],
+        _inputs: &[Vec<Vec<u8>>],
+        _honest: &[PartyId],
+    ) -> bool {
         node.terminated()
     }
 
@@ -77,19 +74,14 @@ impl Scenario for ReliableScenario {
         let honest = run.honest_nodes();
         for &p in &honest {
             if run.outputs[p].len() > 1 {
-                return Err(format!(
-                    "integrity: node {p} delivered {} times",
-                    run.outputs[p].len()
-                ));
+                return Err(format!("integrity: node {p} delivered {} times", run.outputs[p].len()));
             }
         }
         super::check_agreement(&honest, &run.outputs)?;
         if honest.contains(&SENDER) {
             for &p in &honest {
                 if run.outputs[p].first() != run.inputs[SENDER].first() {
-                    return Err(format!(
-                        "validity: node {p} did not deliver the honest sender's value"
-                    ));
+                    return Err(format!("validity: node {p} did not deliver the honest sender's value"));
                 }
             }
         }
@@ -97,8 +89,6 @@ impl Scenario for ReliableScenario {
     }
 
     fn delivered_requests(&self, run: &RunReport<ReliableBroadcast>) -> usize {
-        run.honest_nodes()
-            .first()
-            .map_or(0, |&p| run.outputs[p].len())
+        run.honest_nodes().first().map_or(0, |&p| run.outputs[p].len())
     }
 }

@@ -14,10 +14,7 @@ use std::sync::Arc;
 pub struct ValidatedScenario;
 
 fn instance() -> InstanceId {
-    InstanceId::root(0).child(&[
-        IdPart::Protocol(ProtocolKind::ValidatedAgreement),
-        IdPart::Round(0),
-    ])
+    InstanceId::root(0).child(&[IdPart::Protocol(ProtocolKind::ValidatedAgreement), IdPart::Round(0)])
 }
 
 pub fn predicate() -> Validator {
@@ -28,32 +25,14 @@ impl Adversarial for MvbaMessage {
     fn equivocate(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self> {
         match self {
             MvbaMessage::Cbc { proposer, message } => {
-                message
-                    .equivocate(keys, rng)
-                    .map(|message| MvbaMessage::Cbc {
-                        proposer: *proposer,
-                        message,
-                    })
+                message.equivocate(keys, rng).map(|message| MvbaMessage::Cbc { proposer: *proposer, message })
             }
             MvbaMessage::Abba { index, message } => {
-                message
-                    .equivocate(keys, rng)
-                    .map(|message| MvbaMessage::Abba {
-                        index: *index,
-                        message,
-                    })
+                message.equivocate(keys, rng).map(|message| MvbaMessage::Abba { index: *index, message })
             }
-            MvbaMessage::Vote {
-                index,
-                candidate,
-                proposal,
-            } => Some(MvbaMessage::Vote {
+            MvbaMessage::Vote { index, candidate, proposal } => Some(MvbaMessage::Vote {
                 index: *index,
-                candidate: if proposal.is_some() {
-                    *candidate
-                } else {
-                    (*candidate + 1) % keys.n()
-                },
+                candidate: if proposal.is_some() { *candidate } else { (*candidate + 1) % keys.n() },
                 proposal: None,
             }),
             MvbaMessage::Committed | MvbaMessage::Coin(_) => None,
@@ -63,29 +42,15 @@ impl Adversarial for MvbaMessage {
     fn corrupt(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self> {
         match self {
             MvbaMessage::Cbc { proposer, message } => {
-                message.corrupt(keys, rng).map(|message| MvbaMessage::Cbc {
-                    proposer: *proposer,
-                    message,
-                })
+                message.corrupt(keys, rng).map(|message| MvbaMessage::Cbc { proposer: *proposer, message })
             }
             MvbaMessage::Abba { index, message } => {
-                message.corrupt(keys, rng).map(|message| MvbaMessage::Abba {
-                    index: *index,
-                    message,
-                })
+                message.corrupt(keys, rng).map(|message| MvbaMessage::Abba { index: *index, message })
             }
-            MvbaMessage::Vote {
-                index,
-                candidate,
-                proposal: Some(p),
-            } => {
+            MvbaMessage::Vote { index, candidate, proposal: Some(p) } => {
                 let mut p = p.clone();
                 flip_bit(&mut p.proof.0, rng);
-                Some(MvbaMessage::Vote {
-                    index: *index,
-                    candidate: *candidate,
-                    proposal: Some(p),
-                })
+                Some(MvbaMessage::Vote { index: *index, candidate: *candidate, proposal: Some(p) })
             }
             MvbaMessage::Coin(share) => {
                 let mut share = share.clone();
@@ -116,13 +81,7 @@ impl Scenario for ValidatedScenario {
         ValidatedAgreement::new(info, instance(), predicate())
     }
 
-    fn inputs(
-        &self,
-        node: PartyId,
-        honest: bool,
-        _: &dyn SimCluster,
-        rng: &mut dyn RngCore,
-    ) -> Vec<Vec<u8>> {
+    fn inputs(&self, node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<Vec<u8>> {
         let mut value = vec![0u8; 8 + (rng.next_u32() % 64) as usize];
         rng.fill_bytes(&mut value);
         value[0] = if honest {
@@ -136,7 +95,13 @@ impl Scenario for ValidatedScenario {
         vec![value]
     }
 
-    fn done(&self, node: &ValidatedAgreement, _outputs: &[MvbaOutput], _inputs: &[Vec<<ValidatedAgreement as Protocol>::Input>], _honest: &[PartyId]) -> bool {
+    fn done(
+        &self,
+        node: &ValidatedAgreement,
+        _outputs: &[MvbaOutput],
+        _inputs: &[Vec<<ValidatedAgreement as Protocol>::Input>],
+        _honest: &[PartyId],
+    ) -> bool {
         node.terminated()
     }
 
@@ -145,10 +110,7 @@ impl Scenario for ValidatedScenario {
         let mut agreed: Option<&Vec<u8>> = None;
         for &p in &honest {
             let [out] = run.outputs[p].as_slice() else {
-                return Err(format!(
-                    "integrity: node {p} output {} values",
-                    run.outputs[p].len()
-                ));
+                return Err(format!("integrity: node {p} output {} values", run.outputs[p].len()));
             };
             if *agreed.get_or_insert(&out.value) != &out.value {
                 return Err(format!("agreement: node {p} decided a different value"));
@@ -157,17 +119,10 @@ impl Scenario for ValidatedScenario {
                 return Err(format!("proof: node {p}'s output does not verify"));
             }
             if out.value.first() == Some(&0xff) {
-                return Err(format!(
-                    "validity: node {p} decided a value failing the predicate"
-                ));
+                return Err(format!("validity: node {p} decided a value failing the predicate"));
             }
-            if !run.byzantine.contains(&out.proposer)
-                && Some(&out.value) != run.inputs[out.proposer].first()
-            {
-                return Err(format!(
-                    "validity: node {p} decided a value node {} never proposed",
-                    out.proposer
-                ));
+            if !run.byzantine.contains(&out.proposer) && Some(&out.value) != run.inputs[out.proposer].first() {
+                return Err(format!("validity: node {p} decided a value node {} never proposed", out.proposer));
             }
         }
         Ok(())

@@ -1,0 +1,179 @@
+//! Secure causal atomic broadcast: nodes submit sealed requests; every honest node must deliver
+//! every honest node's requests opened, in the same order, and no honest node may release a
+//! decryption share before the request's position is fixed (causality).
+
+use crate::atomic::secure::{OpenedRound, ScabcInput, ScabcMessage, SecureAtomicBroadcast};
+use crate::atomic::{AbcConfig, verify_round_proof};
+use crate::crypto::{NetworkInfo, digest};
+use crate::sim::byzantine::{Adversarial, flip_bit};
+use crate::sim::{RunReport, Scenario, SimCluster};
+use crate::{InstanceId, PartyId};
+use rand::RngCore;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub struct SecureScenario {
+    pub config: AbcConfig,
+    pub max_requests_per_node: u32,
+    /// Ciphertext digest -> plaintext of everything sealed in the current run.
+    sealed: RefCell<HashMap<[u8; 32], Vec<u8>>>,
+}
+
+impl Default for SecureScenario {
+    fn default() -> Self {
+        SecureScenario {
+            config: AbcConfig { max_batch: 4, ..AbcConfig::default() },
+            max_requests_per_node: 2,
+            sealed: RefCell::default(),
+        }
+    }
+}
+
+pub fn instance() -> InstanceId {
+    // Same id as the plain atomic broadcast scenario: Byzantine batch equivocation re-signs
+    // under it.
+    crate::sim::scenarios::atomic::instance()
+}
+
+impl Adversarial for ScabcMessage {
+    fn equivocate(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self> {
+        match self {
+            ScabcMessage::Abc(m) => m.equivocate(keys, rng).map(ScabcMessage::Abc),
+            ScabcMessage::Decryption { .. } => None,
+        }
+    }
+
+    fn corrupt(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self> {
+        match self {
+            ScabcMessage::Abc(m) => m.corrupt(keys, rng).map(ScabcMessage::Abc),
+            ScabcMessage::Decryption { round, index, share } => {
+                let mut share = share.clone();
+                flip_bit(&mut share.bytes, rng);
+                Some(ScabcMessage::Decryption { round: *round, index: *index, share })
+            }
+        }
+    }
+
+    fn is_coin_share(&self) -> bool {
+        matches!(self, ScabcMessage::Abc(m) if m.is_coin_share())
+    }
+}
+
+fn submitted(inputs: &[ScabcInput]) -> impl Iterator<Item = [u8; 32]> + '_ {
+    inputs.iter().filter_map(|i| match i {
+        ScabcInput::Submit(ct) => Some(digest(ct)),
+        ScabcInput::Clock(_) => None,
+    })
+}
+
+impl Scenario for SecureScenario {
+    type P = SecureAtomicBroadcast;
+
+    fn name(&self) -> &'static str {
+        "scabc"
+    }
+
+    fn create(&self, info: Arc<NetworkInfo>, _cluster: &dyn SimCluster) -> SecureAtomicBroadcast {
+        SecureAtomicBroadcast::new(info, instance(), self.config)
+    }
+
+    fn inputs(&self, node: PartyId, honest: bool, cluster: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<ScabcInput> {
+        if node == 0 {
+            self.sealed.borrow_mut().clear();
+        }
+        let clock = 1_700_000_000_000 + rng.next_u64() % 1000;
+        let mut inputs = vec![ScabcInput::Clock(clock)];
+        let count = 1 + rng.next_u32() % self.max_requests_per_node;
+        for i in 0..count {
+            let mut plaintext = vec![node as u8, i as u8];
+            plaintext.extend((0..16).map(|_| rng.next_u32() as u8));
+            let ct = cluster.seal(b"csr", &plaintext, rng);
+            self.sealed.borrow_mut().insert(digest(&ct), plaintext);
+            inputs.push(ScabcInput::Submit(ct));
+        }
+        if !honest {
+            // A forged ciphertext: honest replicas must never order it.
+            inputs.push(ScabcInput::Submit(vec![0xee; 40]));
+        }
+        inputs
+    }
+
+    fn done(
+        &self,
+        _node: &SecureAtomicBroadcast,
+        outputs: &[OpenedRound],
+        inputs: &[Vec<ScabcInput>],
+        honest: &[PartyId],
+    ) -> bool {
+        let delivered: HashSet<&[u8; 32]> = outputs.iter().flat_map(|r| &r.ciphertexts).collect();
+        honest.iter().all(|&p| submitted(&inputs[p]).all(|d| delivered.contains(&d)))
+    }
+
+    fn check(&self, run: &RunReport<SecureAtomicBroadcast>) -> Result<(), String> {
+        let honest = run.honest_nodes();
+        let sealed = self.sealed.borrow();
+        for &p in &honest {
+            let node = &run.nodes[p];
+            let mut seen = HashSet::new();
+            for (i, round) in run.outputs[p].iter().enumerate() {
+                if round.round != i as u64 {
+                    return Err(format!("total order: node {p} delivered round {} at position {i}", round.round));
+                }
+                if verify_round_proof(
+                    &node.atomic().public_keys(),
+                    &instance(),
+                    round.round,
+                    node.atomic().rules(),
+                    &round.proof,
+                )
+                .is_err()
+                {
+                    return Err(format!("proof: node {p} round {i} does not verify"));
+                }
+                for (ct, pt) in round.ciphertexts.iter().zip(&round.plaintexts) {
+                    if !seen.insert(*ct) {
+                        return Err(format!("integrity: node {p} delivered a ciphertext twice"));
+                    }
+                    match (sealed.get(ct), pt) {
+                        (Some(expected), Some(pt)) if expected == pt => {}
+                        (None, _) => {
+                            return Err(format!("validity: node {p} delivered a ciphertext no client sealed"));
+                        }
+                        _ => {
+                            return Err(format!("validity: node {p} opened a request to the wrong plaintext"));
+                        }
+                    }
+                }
+            }
+            // Causality: every share released after the request's position was fixed, and only
+            // for requests this node delivered at that position.
+            for release in node.releases() {
+                let ordered = run.outputs[p]
+                    .get(release.round as usize)
+                    .and_then(|r| r.ciphertexts.get(release.index as usize))
+                    .is_none_or(|ct| *ct == release.ciphertext);
+                if !release.position_fixed || !ordered {
+                    return Err(format!(
+                        "causality: node {p} released a decryption share before the position was fixed"
+                    ));
+                }
+            }
+        }
+        type RoundSummary = (u64, Vec<[u8; 32]>, Vec<Option<Vec<u8>>>, u64, [u8; 32]);
+        let summaries: Vec<Vec<RoundSummary>> = run
+            .outputs
+            .iter()
+            .map(|o| o.iter().map(|r| (r.round, r.ciphertexts.clone(), r.plaintexts.clone(), r.time, r.seed)).collect())
+            .collect();
+        super::check_agreement(&honest, &summaries)
+    }
+
+    fn abba_rounds(&self, node: &SecureAtomicBroadcast) -> Vec<u64> {
+        node.atomic().abba_rounds().to_vec()
+    }
+
+    fn delivered_requests(&self, run: &RunReport<SecureAtomicBroadcast>) -> usize {
+        run.honest_nodes().first().map_or(0, |&p| run.outputs[p].iter().map(|r| r.plaintexts.len()).sum())
+    }
+}

@@ -91,7 +91,7 @@ fn check_tls_pair(key_path: &Path, cert: &Certificate) -> Result<(), VerifyError
     Ok(())
 }
 
-fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile) -> Result<RsaKeyShare, VerifyError> {
+fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile, cluster_text: &str) -> Result<RsaKeyShare, VerifyError> {
     let replica = layout::replica_dir(dir, id);
     let config_path = replica.join(layout::REPLICA_TOML);
     let config: ReplicaConfig =
@@ -112,8 +112,7 @@ fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile) -> Result<RsaKeyS
     let info = &cluster.replicas[id];
 
     let copy_path = path(&config.cluster);
-    let copy: ClusterFile = read_versioned(&copy_path)?;
-    if threshold::encoding::to_json(&copy) != threshold::encoding::to_json(cluster) {
+    if *read_text(&copy_path)? != *cluster_text {
         return Err(mismatch(&copy_path, "differs from public/cluster.json"));
     }
 
@@ -159,7 +158,8 @@ fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile) -> Result<RsaKeyS
 pub fn verify<R: RngCore + CryptoRng>(dir: &Path, rng: &mut R) -> Result<VerifyReport, VerifyError> {
     let public = dir.join(layout::PUBLIC_DIR);
     let cluster_path = public.join(layout::CLUSTER_JSON);
-    let cluster: ClusterFile = read_versioned(&cluster_path)?;
+    let cluster_text = read_text(&cluster_path)?;
+    let cluster: ClusterFile = from_json(&cluster_text).map_err(|e| file_err(&cluster_path, e))?;
     cluster.check().map_err(|e| mismatch(&cluster_path, e))?;
 
     let root_path = public.join(layout::ROOT_PEM);
@@ -175,7 +175,8 @@ pub fn verify<R: RngCore + CryptoRng>(dir: &Path, rng: &mut R) -> Result<VerifyR
     }
     check_signed_by_root(&root_path, &root, &cluster)?;
 
-    let shares = (0..cluster.n).map(|id| check_replica(dir, id, &cluster)).collect::<Result<Vec<_>, _>>()?;
+    let shares =
+        (0..cluster.n).map(|id| check_replica(dir, id, &cluster, &cluster_text)).collect::<Result<Vec<_>, _>>()?;
 
     // A fresh message, so the check cannot pass on a replayed signature.
     let mut nonce = [0u8; 16];

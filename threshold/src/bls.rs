@@ -517,9 +517,10 @@ pub fn combine_coin(
 // The cluster's key sets
 // ---------------------------------------------------------------------------------------------
 
-/// Shares needed for each key set, as DESIGN.md §3 sets them.
+/// Shares needed for the coin, vote and echo sets ([`crate::cluster::thresholds`]).
 fn thresholds(n: usize, t: usize) -> (usize, usize, usize) {
-    (t + 1, n - t, (n + t + 1).div_ceil(2))
+    use crate::cluster::thresholds::{coin, echo, vote};
+    (coin(n, t), vote(n, t), echo(n, t))
 }
 
 /// The public BLS key sets of the agreement protocols. On load the three sets must agree on `n`

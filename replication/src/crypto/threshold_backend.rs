@@ -70,14 +70,7 @@ impl ThresholdPublic for BlsPublic {
 
     fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
         // Shares that do not even parse are faulty before any curve arithmetic.
-        let mut unparsable = Vec::new();
-        let mut parsed = Vec::with_capacity(shares.len());
-        for share in shares {
-            match to_bls_share(share) {
-                Some(s) => parsed.push(s),
-                None => unparsable.push(share.id),
-            }
-        }
+        let (parsed, unparsable) = parse_shares(shares, |share| (share.id, to_bls_share(share)));
         match self.set.combine(dst, msg, &parsed) {
             Ok(c) => {
                 let mut faulty = unparsable;
@@ -154,14 +147,7 @@ impl DecryptionPublic for SealPublic {
                 unproven: Vec::new(),
             });
         };
-        let mut unparsable = Vec::new();
-        let mut parsed = Vec::with_capacity(shares.len());
-        for share in shares {
-            match to_decryption_share(share) {
-                Some(s) => parsed.push(s),
-                None => unparsable.push(share.id),
-            }
-        }
+        let (parsed, unparsable) = parse_shares(shares, |share| (share.id, to_decryption_share(share)));
         match self.0.open(&request, &parsed) {
             Ok(c) => {
                 let mut faulty = unparsable;
@@ -295,4 +281,18 @@ impl RealCluster {
         let sealed = seal::seal(&self.encryption, label, plaintext, rng).ok()?;
         crate::wire::encode(&sealed).ok()
     }
+}
+
+/// Parses wire shares, setting apart the ids of those that do not parse (faulty before any curve
+/// arithmetic).
+fn parse_shares<S, T>(shares: &[S], parse: impl Fn(&S) -> (PartyId, Option<T>)) -> (Vec<T>, Vec<PartyId>) {
+    let mut parsed = Vec::with_capacity(shares.len());
+    let mut unparsable = Vec::new();
+    for share in shares {
+        match parse(share) {
+            (_, Some(s)) => parsed.push(s),
+            (id, None) => unparsable.push(id),
+        }
+    }
+    (parsed, unparsable)
 }

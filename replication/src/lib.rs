@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod fault;
 pub mod id;
 pub mod protocol;
+pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;

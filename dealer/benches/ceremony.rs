@@ -23,6 +23,7 @@ fn ceremony_2048(c: &mut Criterion) {
                 hosts: hosts::local_hosts(4, 8440).expect("ports"),
                 bits: 2048,
                 out: dir.path().join("ca"),
+                names: vec![ca_api::policy::NameRule::Subdomain("localhost".into())],
             };
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             ceremony::run(&params, ceremony::MIN_PRODUCTION_BITS, &mut rng, &mut |_| {}).expect("ceremony")

@@ -1,10 +1,13 @@
 //! The offline key ceremony: generates every key and share, the root certificate and the replica
-//! certificates, and writes one public folder and one folder per replica. The output appears
-//! whole or not at all: it is assembled in a sibling folder and renamed into place at the end.
+//! certificates, the first operator's account key and the policy, and writes one public folder,
+//! one folder per replica and the operator's folder. The output appears whole or not at all: it is
+//! assembled in a sibling folder and renamed into place at the end.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use ca_api::account::AccountSecret;
+use ca_api::policy::{NameError, NameRule, Policy, PolicyError, policy_sha256};
 use der::{EncodePem, pem::LineEnding};
 use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use rand::{CryptoRng, RngCore};
@@ -35,6 +38,9 @@ pub struct CeremonyParams {
     pub hosts: Vec<HostSpec>,
     pub bits: u32,
     pub out: PathBuf,
+    /// The names the default profile allows; empty allows none, so nothing can be issued until
+    /// an administrator changes the policy.
+    pub names: Vec<NameRule>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,10 @@ pub enum CeremonyError {
     Bits(u32),
     #[error("--name {0:?}: the CA name must be 1 to 64 printable characters")]
     Name(String),
+    #[error("--allow {rule}: {reason}")]
+    NameRule { rule: NameRule, reason: NameError },
+    #[error("the default policy: {0}")]
+    Policy(#[from] PolicyError),
     #[error("{0} already exists; the ceremony never overwrites an earlier one (choose another --out)")]
     OutputExists(PathBuf),
     #[error("the parent folder of {0} does not exist")]
@@ -85,6 +95,13 @@ pub struct CeremonyReport {
     pub out: PathBuf,
     pub root_fingerprint: String,
     pub replicas: Vec<HostSpec>,
+    /// `out/operator/account-key.pem`: the first administrator's key.
+    pub operator_key: PathBuf,
+    pub operator_public_key: ca_api::AccountKey,
+    /// The names the default profile allows.
+    pub names: Vec<NameRule>,
+    /// What `cluster.json` records for `public/policy.json`.
+    pub policy_sha256: String,
 }
 
 /// Checks the parameters before any work is done.
@@ -107,6 +124,9 @@ pub fn check_params(params: &CeremonyParams, min_bits: u32) -> Result<(), Ceremo
     }
     if certs::common_name(&params.name).is_err() {
         return Err(CeremonyError::Name(params.name.clone()));
+    }
+    if let Some((rule, reason)) = params.names.iter().find_map(|r| r.check().err().map(|e| (r, e))) {
+        return Err(CeremonyError::NameRule { rule: rule.clone(), reason });
     }
     if params.out.exists() {
         return Err(CeremonyError::OutputExists(params.out.clone()));
@@ -161,6 +181,7 @@ fn replica_config(id: usize, host: &HostSpec) -> ReplicaConfig {
         id,
         cluster: layout::CLUSTER_JSON.to_string(),
         root_certificate: layout::ROOT_PEM.to_string(),
+        policy: layout::POLICY_JSON.to_string(),
         listen: ListenConfig { https: listen_addr(host, host.https_port), peer: listen_addr(host, host.peer_port) },
         secrets: SecretPaths {
             rsa_share: layout::RSA_SHARE.to_string(),
@@ -195,6 +216,17 @@ pub fn run<R: RngCore + CryptoRng>(
     let (bls_public, encryption_public, bls_shares) = bls::deal_cluster(n, t, rng);
     let signing_keys: Vec<ed25519::SigningKey> = (0..n).map(|_| ed25519::SigningKey::generate(rng)).collect();
     progress(Progress::AgreementKeysDealt);
+
+    // The first administrator: without an account nobody could issue or change the policy.
+    let operator = AccountSecret::generate(rng);
+    let operator_public_key = operator.public();
+    let operator_pem = operator.to_pkcs8_pem().map_err(|e| CeremonyError::KeyEncoding(e.to_string()))?;
+    drop(operator);
+    let policy = Policy::default_for(operator_public_key, params.names.clone());
+    policy.check()?;
+    // The file's exact bytes are hashed: every replica's copy must be these bytes.
+    let policy_json = to_json(&policy);
+    let policy_hash = policy_sha256(policy_json.as_bytes());
 
     // The full key signs the root and the replica certificates, then is dropped (zeroized).
     let sign = |bytes: &[u8]| dealing.full_key.sign_pkcs1v15_sha256(bytes);
@@ -267,29 +299,48 @@ pub fn run<R: RngCore + CryptoRng>(
         n,
         t,
         root_certificate_sha256: root_fingerprint.clone(),
+        policy_sha256: policy_hash.clone(),
         replicas: infos,
         rsa: dealing.public,
         bls: bls_public,
         encryption: encryption_public,
     };
     let cluster_json = to_json(&cluster);
-    write_all(&params.out, &root_pem, &cluster_json, &bundles, rng)?;
+    let files = Files {
+        root_pem: &root_pem,
+        cluster_json: &cluster_json,
+        policy_json: &policy_json,
+        operator_key: &operator_pem,
+        bundles: &bundles,
+    };
+    write_all(&params.out, &files, rng)?;
     progress(Progress::Written);
-    Ok(CeremonyReport { out: params.out.clone(), root_fingerprint, replicas: params.hosts.clone() })
+    Ok(CeremonyReport {
+        out: params.out.clone(),
+        root_fingerprint,
+        replicas: params.hosts.clone(),
+        operator_key: params.out.join(layout::OPERATOR_KEY),
+        operator_public_key,
+        names: params.names.clone(),
+        policy_sha256: policy_hash,
+    })
+}
+
+/// Everything the ceremony writes, encoded.
+struct Files<'a> {
+    root_pem: &'a str,
+    cluster_json: &'a str,
+    policy_json: &'a str,
+    operator_key: &'a str,
+    bundles: &'a [ReplicaBundle],
 }
 
 /// Writes everything into a fresh sibling folder and renames it to `out`, so a failure leaves
 /// nothing half-written behind.
-fn write_all(
-    out: &Path,
-    root_pem: &str,
-    cluster_json: &str,
-    bundles: &[ReplicaBundle],
-    rng: &mut impl RngCore,
-) -> Result<(), CeremonyError> {
+fn write_all(out: &Path, files: &Files<'_>, rng: &mut impl RngCore) -> Result<(), CeremonyError> {
     let file_name = out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let staging = out.with_file_name(format!(".{file_name}.partial-{:016x}", rng.next_u64()));
-    let result = write_tree(&staging, root_pem, cluster_json, bundles).and_then(|()| {
+    let result = write_tree(&staging, files).and_then(|()| {
         if out.exists() {
             return Err(CeremonyError::OutputExists(out.to_path_buf()));
         }
@@ -302,7 +353,7 @@ fn write_all(
     result
 }
 
-fn write_tree(dir: &Path, root_pem: &str, cluster_json: &str, bundles: &[ReplicaBundle]) -> Result<(), CeremonyError> {
+fn write_tree(dir: &Path, files: &Files<'_>) -> Result<(), CeremonyError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| CeremonyError::Io { path, source }
@@ -311,17 +362,22 @@ fn write_tree(dir: &Path, root_pem: &str, cluster_json: &str, bundles: &[Replica
     let public = dir.join(layout::PUBLIC_DIR);
     layout::create_dir(&public, Access::Public).map_err(io(&public))?;
     let write = |path: PathBuf, contents: &[u8], access| layout::write_new(&path, contents, access).map_err(io(&path));
-    write(public.join(layout::ROOT_PEM), root_pem.as_bytes(), Access::Public)?;
-    write(public.join(layout::CLUSTER_JSON), cluster_json.as_bytes(), Access::Public)?;
-    for (id, bundle) in bundles.iter().enumerate() {
+    write(public.join(layout::ROOT_PEM), files.root_pem.as_bytes(), Access::Public)?;
+    write(public.join(layout::CLUSTER_JSON), files.cluster_json.as_bytes(), Access::Public)?;
+    write(public.join(layout::POLICY_JSON), files.policy_json.as_bytes(), Access::Public)?;
+    let operator = dir.join(layout::OPERATOR_DIR);
+    layout::create_dir(&operator, Access::OwnerOnly).map_err(io(&operator))?;
+    write(dir.join(layout::OPERATOR_KEY), files.operator_key.as_bytes(), Access::OwnerOnly)?;
+    for (id, bundle) in files.bundles.iter().enumerate() {
         let replica = layout::replica_dir(dir, id);
         layout::create_dir(&replica, Access::OwnerOnly).map_err(io(&replica))?;
         let secrets = replica.join(layout::SECRETS_DIR);
         layout::create_dir(&secrets, Access::OwnerOnly).map_err(io(&secrets))?;
-        let files: [(&str, &[u8]); 10] = [
+        let replica_files: [(&str, &[u8]); 11] = [
             (layout::REPLICA_TOML, bundle.config.as_bytes()),
-            (layout::CLUSTER_JSON, cluster_json.as_bytes()),
-            (layout::ROOT_PEM, root_pem.as_bytes()),
+            (layout::CLUSTER_JSON, files.cluster_json.as_bytes()),
+            (layout::ROOT_PEM, files.root_pem.as_bytes()),
+            (layout::POLICY_JSON, files.policy_json.as_bytes()),
             (layout::RSA_SHARE, bundle.rsa_share.as_bytes()),
             (layout::BLS_SHARES, bundle.bls_shares.as_bytes()),
             (layout::SIGNING_KEY, bundle.signing_key.as_bytes()),
@@ -330,7 +386,7 @@ fn write_tree(dir: &Path, root_pem: &str, cluster_json: &str, bundles: &[Replica
             (layout::HTTPS_KEY, bundle.https_key.as_bytes()),
             (layout::HTTPS_CERT, bundle.https_cert_chain.as_bytes()),
         ];
-        for (name, contents) in files {
+        for (name, contents) in replica_files {
             write(replica.join(name), contents, Access::OwnerOnly)?;
         }
     }

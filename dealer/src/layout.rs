@@ -1,5 +1,5 @@
 //! Where the ceremony's output goes, and how files are written: public files world-readable,
-//! everything in a replica's folder readable by its owner only.
+//! everything in a replica's folder and the operator's folder readable by its owner only.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 pub const PUBLIC_DIR: &str = "public";
 pub const ROOT_PEM: &str = "root.pem";
 pub const CLUSTER_JSON: &str = "cluster.json";
+/// The policy (accounts and profiles): in `public/` and, as a copy, in every replica's folder.
+pub const POLICY_JSON: &str = "policy.json";
+/// The first administrator's folder (0700), beside `public/`: it goes to the operator, not to a
+/// replica.
+pub const OPERATOR_DIR: &str = "operator";
+/// The operator's account key (PKCS#8 PEM, 0600) inside [`OPERATOR_DIR`]; `ca-client`'s default.
+pub const OPERATOR_KEY: &str = "operator/account-key.pem";
 pub const REPLICA_TOML: &str = "replica.toml";
 pub const SECRETS_DIR: &str = "secrets";
 pub const RSA_SHARE: &str = "secrets/rsa-share.json";
@@ -29,7 +36,7 @@ pub fn replica_dir(out: &Path, id: usize) -> PathBuf {
 pub enum Access {
     /// 0644 / 0755: meant to be handed out.
     Public,
-    /// 0600 / 0700: the replica's own.
+    /// 0600 / 0700: a replica's or the operator's own.
     OwnerOnly,
 }
 

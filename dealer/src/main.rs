@@ -47,6 +47,11 @@ enum Command {
         /// Output folder; must not exist.
         #[arg(long)]
         out: PathBuf,
+        /// A name the default profile allows (repeatable): `=host.example.com` that name only,
+        /// `example.com` the zone and every name below it, `*.example.com` the wildcard name.
+        /// --local always allows `localhost` and the names below it.
+        #[arg(long = "allow", value_name = "RULE")]
+        allow: Vec<String>,
     },
     /// Check a ceremony's output: every share, every certificate, and a test signature.
     Verify {
@@ -105,6 +110,19 @@ fn print_summary(params: &CeremonyParams, report: &CeremonyReport) {
         layout::ROOT_PEM
     );
     println!("  {out}/{}/{}  replicas, addresses and verification keys", layout::PUBLIC_DIR, layout::CLUSTER_JSON);
+    println!(
+        "  {out}/{}/{}   accounts and profiles (its SHA-256 is in cluster.json)",
+        layout::PUBLIC_DIR,
+        layout::POLICY_JSON
+    );
+    println!();
+    println!("Operator (the first administrator account; keep it off the replicas):");
+    println!(
+        "  {}  account key {}; ca-client signs with it by default",
+        report.operator_key.display(),
+        report.operator_public_key
+    );
+    println!("  {}", dealer::policy::describe_names(&report.names));
     println!();
     println!("Secret (carry each folder to its own machine only, then delete it here):");
     for (id, host) in report.replicas.iter().enumerate() {
@@ -127,12 +145,13 @@ fn print_summary(params: &CeremonyParams, report: &CeremonyReport) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Ceremony { n, t, name, hosts, local, base_port, bits, out } => {
+        Command::Ceremony { n, t, name, hosts, local, base_port, bits, out, allow } => {
             let hosts = match (hosts, local) {
                 (Some(list), false) => hosts::parse_hosts(&list, n)?,
                 _ => hosts::local_hosts(n, base_port)?,
             };
-            ceremony(CeremonyParams { n, t, name, hosts, bits, out })
+            let names = dealer::policy::default_profile_names(&allow, local).context("--allow")?;
+            ceremony(CeremonyParams { n, t, name, hosts, bits, out, names })
         }
         Command::Verify { dir } => {
             let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
@@ -146,6 +165,16 @@ fn run(cli: Cli) -> Result<()> {
                 report.t,
                 report.t + 1,
                 report.root_fingerprint
+            );
+            let operator = match &report.operator_account {
+                Some(account) => format!("; the operator key is administrator account {account:?}"),
+                None => format!("; no operator key at {} to check", layout::OPERATOR_KEY),
+            };
+            let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            println!(
+                "The policy ({}, {}) is consistent, matches cluster.json and every replica's copy{operator}.",
+                count(report.accounts, "account"),
+                count(report.profiles, "profile")
             );
             Ok(())
         }

@@ -1,10 +1,13 @@
 //! `dealer verify DIR`: checks a ceremony's output before it is carried to the replicas — every
-//! share against the published verification keys, every certificate against the root, and a test
+//! share against the published verification keys, every certificate against the root, the policy
+//! against the hash in `cluster.json` and the operator's key against the policy, and a test
 //! signature combined from `t + 1` shares against the root key.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use ca_api::account::AccountSecret;
+use ca_api::policy::{Policy, policy_sha256};
 use der::Encode;
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rand::{CryptoRng, RngCore};
@@ -35,6 +38,11 @@ pub struct VerifyReport {
     pub t: usize,
     pub name: String,
     pub root_fingerprint: String,
+    pub accounts: usize,
+    pub profiles: usize,
+    /// The operator's account name, if `operator/account-key.pem` is present (it may already
+    /// have been carried away).
+    pub operator_account: Option<String>,
 }
 
 fn file_err(path: &Path, reason: impl ToString) -> VerifyError {
@@ -91,7 +99,47 @@ fn check_tls_pair(key_path: &Path, cert: &Certificate) -> Result<(), VerifyError
     Ok(())
 }
 
-fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile, cluster_text: &str) -> Result<RsaKeyShare, VerifyError> {
+/// The public policy file: it parses, is consistent, and is the one `cluster.json` pins.
+fn check_policy(path: &Path, cluster: &ClusterFile) -> Result<(String, Policy), VerifyError> {
+    let text = read_text(path)?;
+    let policy: Policy = from_json(&text).map_err(|e| file_err(path, e))?;
+    policy.check().map_err(|e| mismatch(path, e))?;
+    let hash = policy_sha256(text.as_bytes());
+    if hash != cluster.policy_sha256 {
+        return Err(mismatch(
+            path,
+            format!("SHA-256 {hash} differs from policy_sha256 {} in cluster.json", cluster.policy_sha256),
+        ));
+    }
+    Ok((text.to_string(), policy))
+}
+
+/// The operator's key, if still present: owner-only, and the key of an administrator account.
+fn check_operator_key(path: &Path, policy: &Policy) -> Result<Option<String>, VerifyError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(file_err(path, e)),
+        Ok(_) => {}
+    }
+    check_owner_only(path)?;
+    let key = AccountSecret::from_pkcs8_pem(&read_text(path)?).map_err(|e| file_err(path, e))?;
+    let public = key.public();
+    match policy.account_for(&public) {
+        Some(account) if account.admin => Ok(Some(account.name.clone())),
+        Some(account) => {
+            Err(mismatch(path, format!("is the key of account {:?}, which is not an administrator", account.name)))
+        }
+        None => Err(mismatch(path, format!("public key {public} is not an account in public/policy.json"))),
+    }
+}
+
+fn check_replica(
+    dir: &Path,
+    id: usize,
+    cluster: &ClusterFile,
+    cluster_text: &str,
+    policy_text: &str,
+) -> Result<RsaKeyShare, VerifyError> {
     let replica = layout::replica_dir(dir, id);
     let config_path = replica.join(layout::REPLICA_TOML);
     let config: ReplicaConfig =
@@ -114,6 +162,11 @@ fn check_replica(dir: &Path, id: usize, cluster: &ClusterFile, cluster_text: &st
     let copy_path = path(&config.cluster);
     if *read_text(&copy_path)? != *cluster_text {
         return Err(mismatch(&copy_path, "differs from public/cluster.json"));
+    }
+    // Byte for byte: the hash in cluster.json is of exactly these bytes.
+    let policy_path = path(&config.policy);
+    if *read_text(&policy_path)? != *policy_text {
+        return Err(mismatch(&policy_path, "differs from public/policy.json"));
     }
 
     let rsa_path = path(&config.secrets.rsa_share);
@@ -175,8 +228,11 @@ pub fn verify<R: RngCore + CryptoRng>(dir: &Path, rng: &mut R) -> Result<VerifyR
     }
     check_signed_by_root(&root_path, &root, &cluster)?;
 
-    let shares =
-        (0..cluster.n).map(|id| check_replica(dir, id, &cluster, &cluster_text)).collect::<Result<Vec<_>, _>>()?;
+    let (policy_text, policy) = check_policy(&public.join(layout::POLICY_JSON), &cluster)?;
+    let shares = (0..cluster.n)
+        .map(|id| check_replica(dir, id, &cluster, &cluster_text, &policy_text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let operator_account = check_operator_key(&dir.join(layout::OPERATOR_KEY), &policy)?;
 
     // A fresh message, so the check cannot pass on a replayed signature.
     let mut nonce = [0u8; 16];
@@ -197,5 +253,13 @@ pub fn verify<R: RngCore + CryptoRng>(dir: &Path, rng: &mut R) -> Result<VerifyR
     let signature =
         rsa::pkcs1v15::Signature::try_from(combined.value.as_slice()).map_err(|e| test_failure(e.to_string()))?;
     rsa::signature::Verifier::verify(&verifier, &message, &signature).map_err(|e| test_failure(e.to_string()))?;
-    Ok(VerifyReport { n: cluster.n, t: cluster.t, name: cluster.name.clone(), root_fingerprint })
+    Ok(VerifyReport {
+        n: cluster.n,
+        t: cluster.t,
+        name: cluster.name.clone(),
+        root_fingerprint,
+        accounts: policy.accounts.len(),
+        profiles: policy.profiles.len(),
+        operator_account,
+    })
 }

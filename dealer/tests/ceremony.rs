@@ -1,12 +1,14 @@
 //! The ceremony's output, checked the way an operator and an ordinary verifier would: files and
-//! modes, `dealer verify`, and the real `openssl verify -x509_strict` on certificates whose
-//! signatures were combined from threshold shares.
+//! modes, `dealer verify`, the policy and the operator's key, and the real `openssl verify
+//! -x509_strict` on certificates whose signatures were combined from threshold shares.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
+use ca_api::account::AccountSecret;
+use ca_api::policy::{NameError, NameRule, Policy, policy_sha256};
 use dealer::ceremony::{self, CeremonyError, CeremonyParams};
 use dealer::certs::{self, Issuer, ReplicaRole};
 use dealer::hosts::{self, HostSpec};
@@ -15,7 +17,7 @@ use der::{DecodePem, EncodePem, pem::LineEnding};
 use p256::pkcs8::EncodePublicKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use threshold::cluster::ClusterFile;
+use threshold::cluster::{ClusterFile, ReplicaConfig};
 use threshold::encoding::{from_json, to_json};
 use threshold::rsa::RsaKeyShare;
 use x509_cert::Certificate;
@@ -31,6 +33,7 @@ fn params(dir: &Path, n: usize, t: usize) -> CeremonyParams {
         hosts: hosts::local_hosts(n, 18440).unwrap(),
         bits: TEST_BITS,
         out: dir.join("ca"),
+        names: vec![NameRule::Subdomain("localhost".into()), NameRule::Exact("www.example.com".into())],
     }
 }
 
@@ -196,6 +199,11 @@ fn ceremony_rejects_inconsistent_parameters_before_doing_any_work() {
     assert!(matches!(check(CeremonyParams { name: String::new(), ..p.clone() }), CeremonyError::Name(_)));
     let five_hosts = hosts::local_hosts(5, 18440).unwrap();
     assert!(matches!(check(CeremonyParams { hosts: five_hosts, ..p.clone() }), CeremonyError::HostCount { .. }));
+    let bad_rule = vec![NameRule::Subdomain("Example.com".into())];
+    assert!(matches!(
+        check(CeremonyParams { names: bad_rule, ..p.clone() }),
+        CeremonyError::NameRule { reason: NameError::InvalidCharacter('E'), .. }
+    ));
     let nowhere = dir.path().join("missing/parent/ca");
     assert!(matches!(check(CeremonyParams { out: nowhere, ..p }), CeremonyError::NoParent(_)));
 }
@@ -246,4 +254,140 @@ fn verify_refuses_a_secret_readable_by_others() {
     let mut rng = ChaCha20Rng::seed_from_u64(10);
     let err = dealer::verify::verify(&out, &mut rng).unwrap_err().to_string();
     assert!(err.contains("https-key.pem") && err.contains("mode 644"), "{err}");
+}
+
+fn verify_error(out: &Path, seed: u64) -> String {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    dealer::verify::verify(out, &mut rng).unwrap_err().to_string()
+}
+
+#[test]
+fn ceremony_writes_a_pinned_policy_and_an_owner_only_operator_key_that_is_its_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ceremony(dir.path(), 4, 1, 11);
+    let public_policy = out.join("public").join(layout::POLICY_JSON);
+    let policy_bytes = std::fs::read(&public_policy).unwrap();
+    assert_eq!(mode(&public_policy), 0o644);
+    assert_eq!(cluster(&out).policy_sha256, policy_sha256(&policy_bytes));
+    let policy = Policy::parse(std::str::from_utf8(&policy_bytes).unwrap()).unwrap();
+    assert_eq!(policy.profiles[0].names, params(dir.path(), 4, 1).names);
+
+    // The operator's folder and key are the operator's alone.
+    assert_eq!(mode(&out.join(layout::OPERATOR_DIR)), 0o700);
+    let key_path = out.join(layout::OPERATOR_KEY);
+    assert_eq!(mode(&key_path), 0o600);
+    let key = AccountSecret::from_pkcs8_pem(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let account = policy.account_for(&key.public()).expect("the operator key is an account");
+    assert!(account.admin && account.may_revoke_any && account.expires_at.is_none());
+    assert_eq!(account.profiles, [Policy::DEFAULT_PROFILE]);
+    let read = Command::new("openssl").args(["pkey", "-noout", "-in"]).arg(&key_path).output().unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+
+    // Every replica holds the same bytes, found through its replica.toml.
+    for id in 0..4 {
+        let replica = layout::replica_dir(&out, id);
+        let config: ReplicaConfig =
+            toml::from_str(&std::fs::read_to_string(replica.join(layout::REPLICA_TOML)).unwrap()).unwrap();
+        assert_eq!(config.policy, layout::POLICY_JSON);
+        let copy = replica.join(&config.policy);
+        assert_eq!(mode(&copy), 0o600);
+        assert_eq!(std::fs::read(&copy).unwrap(), policy_bytes, "replica {id}");
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let report = dealer::verify::verify(&out, &mut rng).unwrap();
+    assert_eq!(report.operator_account.as_deref(), Some(Policy::OPERATOR));
+    assert_eq!((report.accounts, report.profiles), (1, 1));
+}
+
+#[test]
+fn verify_names_a_tampered_policy_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ceremony(dir.path(), 4, 1, 13);
+    let copy = layout::replica_dir(&out, 1).join(layout::POLICY_JSON);
+    let text = std::fs::read_to_string(&copy).unwrap();
+    std::fs::write(&copy, text.replace("\"max_validity_days\": 90", "\"max_validity_days\": 398")).unwrap();
+    let err = verify_error(&out, 14);
+    assert!(err.contains("replica-1/policy.json") && err.contains("differs from public/policy.json"), "{err}");
+}
+
+#[test]
+fn verify_names_a_policy_whose_hash_differs_from_cluster_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ceremony(dir.path(), 4, 1, 15);
+    // A consistent, still valid policy everywhere, but not the one the ceremony dealt.
+    let public_policy = out.join("public").join(layout::POLICY_JSON);
+    let text = std::fs::read_to_string(&public_policy).unwrap();
+    let widened = text.replace("\"www.example.com\"", "\"example.com\"");
+    assert_ne!(widened, text);
+    std::fs::write(&public_policy, &widened).unwrap();
+    for id in 0..4 {
+        std::fs::write(layout::replica_dir(&out, id).join(layout::POLICY_JSON), &widened).unwrap();
+    }
+    let err = verify_error(&out, 16);
+    assert!(err.contains("public/policy.json") && err.contains("differs from policy_sha256"), "{err}");
+
+    // A policy that does not check is named as such, before its hash is compared.
+    std::fs::write(&public_policy, text.replace("\"default_validity_days\": 30", "\"default_validity_days\": 91"))
+        .unwrap();
+    let err = verify_error(&out, 17);
+    assert!(err.contains("public/policy.json") && err.contains("exceeds the maximum"), "{err}");
+}
+
+#[test]
+fn verify_checks_the_operator_key_when_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ceremony(dir.path(), 4, 1, 18);
+    let key_path = out.join(layout::OPERATOR_KEY);
+    let original = std::fs::read(&key_path).unwrap();
+
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = verify_error(&out, 19);
+    assert!(err.contains("operator/account-key.pem") && err.contains("mode 644"), "{err}");
+
+    // A key that is not an account in the policy.
+    std::fs::remove_file(&key_path).unwrap();
+    let stranger = AccountSecret::generate(&mut ChaCha20Rng::seed_from_u64(20));
+    layout::write_new(&key_path, stranger.to_pkcs8_pem().unwrap().as_bytes(), layout::Access::OwnerOnly).unwrap();
+    let err = verify_error(&out, 21);
+    assert!(err.contains("operator/account-key.pem") && err.contains("is not an account"), "{err}");
+
+    // Carried away to the operator's machine: nothing left to check, the rest still verifies.
+    std::fs::remove_file(&key_path).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(22);
+    assert_eq!(dealer::verify::verify(&out, &mut rng).unwrap().operator_account, None);
+    layout::write_new(&key_path, &original, layout::Access::OwnerOnly).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(23);
+    assert!(dealer::verify::verify(&out, &mut rng).unwrap().operator_account.is_some());
+}
+
+#[test]
+fn allow_rules_parse_into_the_default_profile_names() {
+    use dealer::policy::default_profile_names;
+    let allow: Vec<String> =
+        ["=Host.Example.com", "*.example.org", "example.net", "example.net"].map(String::from).to_vec();
+    assert_eq!(
+        default_profile_names(&allow, false).unwrap(),
+        [
+            NameRule::Exact("host.example.com".into()),
+            NameRule::Wildcard("example.org".into()),
+            NameRule::Subdomain("example.net".into()),
+        ]
+    );
+    assert_eq!(default_profile_names(&[], true).unwrap(), [NameRule::Subdomain("localhost".into())]);
+    assert_eq!(default_profile_names(&allow[..1], true).unwrap().len(), 2);
+    assert!(default_profile_names(&[], false).unwrap().is_empty());
+    let err = default_profile_names(&["example..com".to_string()], false).unwrap_err();
+    assert_eq!(err.reason, NameError::EmptyLabel);
+}
+
+#[test]
+fn summary_says_in_one_line_when_the_default_profile_allows_no_names() {
+    let none = dealer::policy::describe_names(&[]);
+    assert_eq!(none.lines().count(), 1);
+    assert!(none.contains("allows no names") && none.contains("refused"), "{none}");
+    let some = dealer::policy::describe_names(&[
+        NameRule::Subdomain("localhost".into()),
+        NameRule::Wildcard("example.org".into()),
+    ]);
+    assert_eq!(some, "The default profile allows: localhost and every name below it; *.example.org.");
 }

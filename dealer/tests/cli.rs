@@ -24,16 +24,31 @@ fn full_size_local_ceremony_prints_a_summary_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ca");
     let out_str = out.to_str().unwrap();
-    let result =
-        dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "Example Root CA", "--local", "--out", out_str]);
+    #[rustfmt::skip]
+    let result = dealer(&[
+        "ceremony", "--n", "4", "--t", "1", "--name", "Example Root CA", "--local", "--out", out_str,
+        "--allow", "=WWW.example.com", "--allow", "*.example.org",
+    ]);
     assert!(result.status.success(), "{}", stderr(&result));
     let summary = String::from_utf8_lossy(&result.stdout);
     assert!(summary.contains("n = 4, t = 1, 2048-bit root key"), "{summary}");
     assert!(summary.contains("public/root.pem"), "{summary}");
+    assert!(summary.contains("public/policy.json"), "{summary}");
+    assert!(summary.contains(&format!("{out_str}/operator/account-key.pem")), "{summary}");
+    assert!(
+        summary.contains("allows: localhost and every name below it; www.example.com; *.example.org."),
+        "{summary}"
+    );
     assert!(summary.contains("replica-3"), "{summary}");
+    let policy = std::fs::read_to_string(out.join("public/policy.json")).unwrap();
+    for rule in [r#""subdomain": "localhost""#, r#""exact": "www.example.com""#, r#""wildcard": "example.org""#] {
+        assert!(policy.contains(rule), "{rule} not in {policy}");
+    }
     let verify = dealer(&["verify", out_str]);
     assert!(verify.status.success(), "{}", stderr(&verify));
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("a test signature from 2 shares verifies"));
+    let verified = String::from_utf8_lossy(&verify.stdout);
+    assert!(verified.contains("a test signature from 2 shares verifies"), "{verified}");
+    assert!(verified.contains("the operator key is administrator account \"operator\""), "{verified}");
 
     // The same folder again: refused, untouched.
     let again = dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "X", "--local", "--out", out_str]);
@@ -62,6 +77,30 @@ fn bad_arguments_get_one_line_errors_and_write_nothing() {
         &dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "X", "--local", "--bits", "1000", "--out", out_str]),
         "2048, 3072 or 4096",
     );
+    assert_one_line_error(
+        &dealer(&["ceremony", "--n", "4", "--t", "1", "--name", "X", "--local", "--allow", "a..b", "--out", out_str]),
+        "--allow: name rule \"a..b\": the name has an empty label",
+    );
     assert!(!out.exists());
     assert_one_line_error(&dealer(&["verify", out_str]), "cluster.json");
+}
+
+#[test]
+fn hosts_ceremony_without_allow_says_in_one_line_that_no_names_are_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ca");
+    let out_str = out.to_str().unwrap();
+    #[rustfmt::skip]
+    let result = dealer(&[
+        "ceremony", "--n", "1", "--t", "0", "--name", "Example Root CA", "--hosts", "ca.example.net:8443:7000",
+        "--out", out_str,
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let summary = String::from_utf8_lossy(&result.stdout);
+    let lines: Vec<&str> = summary.lines().filter(|l| l.contains("allows no names")).collect();
+    assert_eq!(lines.len(), 1, "{summary}");
+    assert!(lines[0].contains("issuance is refused"), "{summary}");
+    let policy = std::fs::read_to_string(out.join("public/policy.json")).unwrap();
+    assert!(policy.contains(r#""names": []"#), "{policy}");
+    assert!(dealer(&["verify", out_str]).status.success());
 }

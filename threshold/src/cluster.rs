@@ -36,6 +36,9 @@ pub struct ClusterFile {
     pub t: usize,
     /// SHA-256 of the DER of `root.pem`'s certificate.
     pub root_certificate_sha256: String,
+    /// SHA-256 of the bytes of the policy file (`policy.json`) the cluster starts with, lowercase
+    /// hex, so replicas and clients can tell they hold the policy that was dealt.
+    pub policy_sha256: String,
     pub replicas: Vec<ReplicaInfo>,
     /// The root key's threshold verification data (modulus, exponent, v, v_i).
     pub rsa: ThresholdRsaPublic,
@@ -117,6 +120,9 @@ pub struct ReplicaConfig {
     pub cluster: String,
     /// The root certificate (a copy of `public/root.pem`).
     pub root_certificate: String,
+    /// The initial policy: accounts and profiles (a copy of `public/policy.json`, whose hash is
+    /// `policy_sha256` in the cluster description).
+    pub policy: String,
     pub listen: ListenConfig,
     pub secrets: SecretPaths,
 }

@@ -32,6 +32,10 @@ pub enum FaultKind {
     InvalidIndividualSignature,
     #[error("share signed by another party than its sender")]
     ShareOfAnotherParty,
+    /// A round record (a delivered round for catch-up) whose proof or decryption shares do not
+    /// verify, or whose shares do not match the round's requests.
+    #[error("invalid round record")]
+    InvalidRoundRecord,
 }
 
 /// One observed fault: who, and what.

@@ -34,6 +34,39 @@ pub fn decode<M: DeserializeOwned>(from: PartyId, bytes: &[u8]) -> Result<M, Fau
     Ok(message)
 }
 
+/// Why a protocol snapshot could not be restored. A snapshot is written by the replica itself,
+/// so these mean corruption or a configuration change, never a peer's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot does not decode: {0}")]
+    Decode(String),
+    #[error("snapshot format version {found}, this build reads version {expected}")]
+    Version { expected: u32, found: u32 },
+    #[error("snapshot is of party {found}, this replica is party {expected}")]
+    WrongParty { expected: PartyId, found: PartyId },
+    #[error("snapshot is of a cluster with n={found_n}, t={found_t}; this one has n={n}, t={t}")]
+    WrongCluster { n: usize, t: usize, found_n: usize, found_t: usize },
+    #[error("snapshot is of instance {found}, not {expected}")]
+    WrongInstance { expected: crate::InstanceId, found: crate::InstanceId },
+    /// Another configuration would make the restored replica send other messages than the
+    /// original did for the same inputs.
+    #[error("snapshot was taken with configuration {found:?}, not {expected:?}")]
+    WrongConfig { expected: crate::atomic::AbcConfig, found: crate::atomic::AbcConfig },
+    #[error("snapshot state is inconsistent: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// Decodes a snapshot (local bytes, so of any size; an error is corruption, named in the
+/// result, not a peer's fault).
+pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
+    let mut reader = bytes;
+    let value = ciborium::from_reader(&mut reader).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    if !reader.is_empty() {
+        return Err(SnapshotError::Decode(format!("{} trailing bytes", reader.len())));
+    }
+    Ok(value)
+}
+
 /// Serde helpers that encode byte strings as CBOR byte strings (one header and a copy) instead
 /// of arrays of integers: smaller on the wire and much faster to decode. Decoding also accepts
 /// an array of integers (e.g. from JSON).
@@ -106,5 +139,105 @@ pub mod vec_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
         Ok(Vec::<Owned>::deserialize(d)?.into_iter().map(|o| o.0).collect())
+    }
+}
+
+/// A byte string as a serde value: [`bytes`] for places where `#[serde(with)]` cannot reach
+/// (inside maps and sequences of the snapshot helpers below).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct ByteBuf(Vec<u8>);
+
+impl<'de> serde::Deserialize<'de> for ByteBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bytes::deserialize(d).map(ByteBuf)
+    }
+}
+
+struct ByteRef<'a>(&'a [u8]);
+
+impl serde::Serialize for ByteRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// [`bytes`] for any sequence of byte strings (`Vec`, `VecDeque`, ...).
+pub mod seq_bytes {
+    use super::{ByteBuf, ByteRef};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<'a, S, T>(value: &'a T, s: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        &'a T: IntoIterator<Item = &'a Vec<u8>>,
+    {
+        s.collect_seq(value.into_iter().map(|v| ByteRef(v)))
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromIterator<Vec<u8>>,
+    {
+        Ok(Vec::<ByteBuf>::deserialize(d)?.into_iter().map(|b| b.0).collect())
+    }
+}
+
+/// Digests (`[u8; 32]`) in any collection (`BTreeSet`, `VecDeque`, ...), as one byte string of
+/// their concatenation: a set of delivered request digests is the bulk of a snapshot, and serde
+/// would otherwise write each digest as an array of 32 integers.
+pub mod digests {
+    use serde::de::Error;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<'a, S, T>(value: &'a T, s: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        &'a T: IntoIterator<Item = &'a [u8; 32]>,
+    {
+        let joined: Vec<u8> = value.into_iter().flat_map(|d| d.iter().copied()).collect();
+        s.serialize_bytes(&joined)
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromIterator<[u8; 32]>,
+    {
+        let joined = super::bytes::deserialize(d)?;
+        if !joined.len().is_multiple_of(32) {
+            return Err(D::Error::custom("digest list length is not a multiple of 32"));
+        }
+        Ok(joined
+            .chunks_exact(32)
+            .map(|chunk| {
+                let mut digest = [0u8; 32];
+                digest.copy_from_slice(chunk);
+                digest
+            })
+            .collect())
+    }
+}
+
+/// A `BTreeMap<[u8; 32], Vec<u8>>` (requests by digest) as a map of byte strings.
+pub mod digest_map_bytes {
+    use super::{ByteBuf, ByteRef};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(value: &BTreeMap<[u8; 32], Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(value.iter().map(|(k, v)| (ByteRef(k), ByteRef(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<[u8; 32], Vec<u8>>, D::Error> {
+        BTreeMap::<ByteBuf, ByteBuf>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| {
+                let key =
+                    <[u8; 32]>::try_from(k.0.as_slice()).map_err(|_| D::Error::custom("digest is not 32 bytes"))?;
+                Ok((key, v.0))
+            })
+            .collect()
     }
 }

@@ -160,7 +160,16 @@ pub fn verify_decision(public: &PublicKeys, id: &InstanceId, decision: &AbbaDeci
     )
 }
 
-#[derive(Default)]
+/// A main-vote for a value seen in a round: it justifies a hard pre-vote in the next one.
+#[derive(Clone, Serialize, Deserialize)]
+struct HardJustification {
+    value: bool,
+    signature: Signature,
+    #[serde(with = "crate::wire::opt_bytes")]
+    proof: Option<Vec<u8>>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
 struct RoundState {
     /// Justified pre-votes counted, by sender.
     pre_votes: BTreeMap<PartyId, bool>,
@@ -170,7 +179,7 @@ struct RoundState {
     main_votes: BTreeMap<PartyId, u8>,
     main_vote_shares: [ShareSet; 3],
     /// A hard justification for the next round, from a main-vote for a value.
-    hard: Option<(bool, Signature, Option<Vec<u8>>)>,
+    hard: Option<HardJustification>,
     coin_shares: ShareSet,
     sent_pre_vote: bool,
     sent_main_vote: bool,
@@ -179,12 +188,24 @@ struct RoundState {
     coin: Option<Signature>,
 }
 
+/// The validator of an instance decoded from a snapshot until `rebind` supplies the real one:
+/// the validated variant accepting no proof (fail-closed).
+fn unbound_proof_validator() -> Option<ProofValidator> {
+    Some(Arc::new(|_: &[u8]| false))
+}
+
+/// Serializable for snapshots: keys and validator are skipped and supplied again by
+/// `rebind`.
+#[derive(Serialize, Deserialize)]
 pub struct BinaryAgreement {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
+    #[serde(skip, default = "unbound_proof_validator")]
     validator: Option<ProofValidator>,
     input: Option<bool>,
     /// A valid proof for `1`, once seen (validated variant).
+    #[serde(with = "crate::wire::opt_bytes")]
     proof: Option<Vec<u8>>,
     pre_process: BTreeMap<PartyId, bool>,
     pre_process_shares: [ShareSet; 2],
@@ -220,6 +241,13 @@ impl BinaryAgreement {
 
     pub fn id(&self) -> &InstanceId {
         &self.id
+    }
+
+    /// Supplies keys and validator to an instance decoded from a snapshot (what [`Self::new`]
+    /// was given).
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>, validator: Option<ProofValidator>) {
+        self.info = info.clone();
+        self.validator = validator;
     }
 
     pub fn decision(&self) -> Option<&AbbaDecision> {
@@ -461,8 +489,8 @@ impl BinaryAgreement {
             return true;
         }
         // Round finished: enter r+1 with a hard pre-vote, or a soft one once the coin is known.
-        let vote = if let Some((value, sig, proof)) = state.hard.clone() {
-            JustifiedPreVote { value, justification: PreVoteJustification::Hard(sig), proof }
+        let vote = if let Some(HardJustification { value, signature, proof }) = state.hard.clone() {
+            JustifiedPreVote { value, justification: PreVoteJustification::Hard(signature), proof }
         } else {
             let (coin, faulty) = state.coin_shares.combine(&*info.public.coin, DST_COIN, &coin_statement(&id, r));
             if !faulty.is_empty() {
@@ -581,7 +609,7 @@ impl BinaryAgreement {
                 if let MainVote::Value { value, justification, proof } = vote
                     && state.hard.is_none()
                 {
-                    state.hard = Some((value, justification, proof));
+                    state.hard = Some(HardJustification { value, signature: justification, proof });
                 }
             }
             AbbaMessage::Coin { round, share } => {

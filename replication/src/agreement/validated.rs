@@ -20,6 +20,7 @@ use crate::broadcast::consistent::{CbcMessage, ConsistentBroadcast, Validator, v
 use crate::crypto::share_set::ShareSet;
 use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value, digest};
 use crate::id::{IdPart, ProtocolKind, statement};
+use crate::wire::SnapshotError;
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step, wire};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -147,9 +148,14 @@ fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64, predicate
     })
 }
 
+/// Serializable for snapshots: keys and predicate (and the validators derived from it) are
+/// skipped and supplied again by `rebind`.
+#[derive(Serialize, Deserialize)]
 pub struct ValidatedAgreement {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
+    #[serde(skip, default = "crate::broadcast::consistent::unbound_validator")]
     predicate: Validator,
     cbcs: Vec<ConsistentBroadcast>,
     proposed: bool,
@@ -208,6 +214,30 @@ impl ValidatedAgreement {
 
     pub fn id(&self) -> &InstanceId {
         &self.id
+    }
+
+    /// Supplies keys and predicate to an instance decoded from a snapshot, and to its children,
+    /// exactly as [`Self::new`] and [`Self::abba`] build them.
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>, predicate: Validator) -> Result<(), SnapshotError> {
+        if self.cbcs.len() != info.n() {
+            return Err(SnapshotError::Inconsistent("validated agreement without one consistent broadcast per party"));
+        }
+        if self.order.as_ref().is_some_and(|order| order.len() != info.n()) {
+            return Err(SnapshotError::Inconsistent("candidate order of another cluster size"));
+        }
+        if self.abbas.keys().any(|&k| k >= info.n() as u64) {
+            return Err(SnapshotError::Inconsistent("binary agreement for an impossible candidate"));
+        }
+        for cbc in &mut self.cbcs {
+            cbc.rebind(info, &predicate);
+        }
+        for (&index, abba) in &mut self.abbas {
+            let validator = candidate_validator(info.public.clone(), self.id.clone(), index, predicate.clone());
+            abba.rebind(info, Some(validator));
+        }
+        self.info = info.clone();
+        self.predicate = predicate;
+        Ok(())
     }
 
     pub fn output(&self) -> Option<&MvbaOutput> {

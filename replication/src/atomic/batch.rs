@@ -22,6 +22,12 @@ impl BatchRules {
     pub fn any(max_requests: usize) -> Self {
         BatchRules { max_requests, request_valid: std::sync::Arc::new(|_: &[u8]| true) }
     }
+
+    /// The rules of an instance decoded from a snapshot until `rebind` supplies the real ones:
+    /// nothing is valid (fail-closed).
+    pub(crate) fn unbound() -> Self {
+        BatchRules { max_requests: 0, request_valid: crate::broadcast::consistent::unbound_validator() }
+    }
 }
 
 /// One replica's batch for a round, signed with its individual (Ed25519) key.

@@ -14,23 +14,25 @@
 
 use super::batch::{BatchRules, SignedBatch, encode_proposal, round_time};
 use super::dissemination::Dissemination;
-use super::round_proof::{round_instance, round_predicate};
+use super::round_proof::{RoundProofError, round_instance, round_predicate, verify_round_proof};
 use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement};
 use crate::broadcast::reliable::RbcMessage;
 use crate::crypto::{NetworkInfo, coin_value, digest};
+use crate::wire::SnapshotError;
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbcConfig {
     /// Most requests in one replica's batch.
     pub max_batch: usize,
     /// Rounds ahead of the current one whose messages are processed at once.
     pub future_rounds: u64,
-    /// Messages for rounds further ahead kept per peer (beyond: ignored, without blame).
+    /// Messages for rounds further ahead kept per peer, the newest (older ones are dropped
+    /// without blame).
     pub future_buffer_per_peer: usize,
     /// Delivered rounds whose agreement keeps serving peers still deciding them.
     pub keep_rounds: u64,
@@ -58,9 +60,10 @@ pub enum AbcMessage {
 }
 
 /// One delivered round.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveredRound {
     pub round: u64,
+    #[serde(with = "crate::wire::seq_bytes")]
     pub requests: Vec<Vec<u8>>,
     /// Agreed time: the `(t+1)`-th smallest clock reading, made monotonic.
     pub time: u64,
@@ -72,6 +75,7 @@ pub struct DeliveredRound {
 
 pub type AbcStep = Step<AbcMessage, DeliveredRound>;
 
+#[derive(Serialize, Deserialize)]
 struct RoundState {
     started: bool,
     proposed: bool,
@@ -79,17 +83,28 @@ struct RoundState {
     mvba: ValidatedAgreement,
 }
 
+/// Serializable for snapshots: keys and batch rules (and the round predicates derived from
+/// them) are skipped and supplied again by `rebind`. Every collection is ordered, so
+/// nothing about this state depends on hashing or on the order things were inserted in beyond
+/// what the protocol itself records.
+#[derive(Serialize, Deserialize)]
 pub struct AtomicBroadcast {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
     config: AbcConfig,
+    #[serde(skip, default = "BatchRules::unbound")]
     rules: BatchRules,
     dissemination: Dissemination,
+    #[serde(with = "crate::wire::digests")]
     pending_order: VecDeque<[u8; 32]>,
-    pending: HashMap<[u8; 32], Vec<u8>>,
-    /// Pending requests this replica accepted from its own clients.
-    own: HashSet<[u8; 32]>,
-    delivered: HashSet<[u8; 32]>,
+    #[serde(with = "crate::wire::digest_map_bytes")]
+    pending: BTreeMap<[u8; 32], Vec<u8>>,
+    /// Requests this replica accepted from its own clients and has not delivered yet.
+    #[serde(with = "crate::wire::digests")]
+    own: BTreeSet<[u8; 32]>,
+    #[serde(with = "crate::wire::digests")]
+    delivered: BTreeSet<[u8; 32]>,
     clock: u64,
     /// The next round to deliver.
     round: u64,
@@ -123,9 +138,9 @@ impl AtomicBroadcast {
             rules,
             dissemination,
             pending_order: VecDeque::new(),
-            pending: HashMap::new(),
-            own: HashSet::new(),
-            delivered: HashSet::new(),
+            pending: BTreeMap::new(),
+            own: BTreeSet::new(),
+            delivered: BTreeSet::new(),
             clock: 0,
             round: 0,
             rounds: BTreeMap::new(),
@@ -140,6 +155,20 @@ impl AtomicBroadcast {
 
     pub fn id(&self) -> &InstanceId {
         &self.id
+    }
+
+    /// Supplies keys and batch rules to an instance decoded from a snapshot, and to every
+    /// agreement it holds, exactly as [`Self::with_rules`] and `round_state` build them.
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>, rules: BatchRules) -> Result<(), SnapshotError> {
+        self.dissemination.rebind(info)?;
+        let rounds = self.rounds.iter_mut().map(|(r, s)| (*r, &mut s.mvba));
+        for (round, mvba) in rounds.chain(self.finished.iter_mut().map(|(r, m)| (*r, m))) {
+            let predicate = round_predicate(info.public.clone(), self.id.clone(), round, rules.clone());
+            mvba.rebind(info, predicate)?;
+        }
+        self.info = info.clone();
+        self.rules = rules;
+        Ok(())
     }
 
     pub fn config(&self) -> AbcConfig {
@@ -165,8 +194,25 @@ impl AtomicBroadcast {
         self.rounds.len() + self.finished.len()
     }
 
+    /// Requests pending here (disseminated or own, not yet delivered).
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// This replica's own requests accepted and not yet delivered, including those still
+    /// waiting for room in its dissemination window (the runtime's backpressure measure).
+    pub fn own_queued(&self) -> usize {
+        self.own.len()
+    }
+
+    /// Requests delivered in total.
+    pub fn delivered_count(&self) -> usize {
+        self.delivered_count
+    }
+
+    /// The dissemination layer (for statistics).
+    pub fn dissemination(&self) -> &Dissemination {
+        &self.dissemination
     }
 
     pub fn public_keys(&self) -> crate::crypto::PublicKeys {
@@ -211,7 +257,7 @@ impl AtomicBroadcast {
     /// pending at `t+1` honest replicas is in an agreed batch within a round or so), this
     /// replica's own clients' requests the rest, so that the `n-t` agreed batches overlap little.
     fn select_batch(&self, max_batch: usize) -> Vec<Vec<u8>> {
-        let mut taken = HashSet::new();
+        let mut taken = BTreeSet::new();
         let oldest = self.pending_order.iter().take(max_batch.div_ceil(2));
         let own = self.pending_order.iter().filter(|d| self.own.contains(*d));
         let rest = self.pending_order.iter();
@@ -255,20 +301,53 @@ impl AtomicBroadcast {
         }
     }
 
+    /// The requests (with their digests) the agreed `batches` add to the order: in signer
+    /// order, requests in batch order, without those delivered before or repeated.
+    fn new_requests(&self, batches: &[SignedBatch]) -> Vec<([u8; 32], Vec<u8>)> {
+        let mut seen = BTreeSet::new();
+        let mut requests = Vec::new();
+        for request in batches.iter().flat_map(|b| &b.requests) {
+            let d = digest(request);
+            if !self.delivered.contains(&d) && seen.insert(d) {
+                requests.push((d, request.clone()));
+            }
+        }
+        requests
+    }
+
+    /// Verifies a peer's proof of round `round` with the public keys alone and returns the
+    /// requests it would deliver here. Meaningful for the next round to deliver
+    /// ([`Self::round`]): which requests are new depends on the rounds delivered before.
+    pub fn verify_round(&self, round: u64, proof: &MvbaOutput) -> Result<Vec<Vec<u8>>, RoundProofError> {
+        let batches = verify_round_proof(&self.info.public, &self.id, round, &self.rules, proof)?;
+        Ok(self.new_requests(&batches).into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Delivers round `round` as if this replica's agreement had decided `proof`, which the
+    /// caller has verified ([`Self::verify_round`]), e.g. from a peer's round record. Only the
+    /// next round to deliver is taken (anything else is ignored); afterwards the replica goes
+    /// on as usual: delivers later rounds its agreements decided, drains messages buffered for
+    /// rounds now within reach, and starts its batch for the round the others are on.
+    pub fn handle_verified_round(&mut self, round: u64, proof: MvbaOutput, rng: &mut dyn RngCore) -> AbcStep {
+        let mut step = Step::new();
+        if round != self.round {
+            return step;
+        }
+        self.decided.insert(round, proof);
+        self.progress(&mut step, rng);
+        step
+    }
+
     fn deliver(&mut self, round: u64, out: MvbaOutput, step: &mut AbcStep, rng: &mut dyn RngCore) {
         // The agreement decides only values that passed the predicate here (n-t valid batches),
-        // so decoding suffices; a peer's copy would be checked with `verify_round_proof`.
+        // and a peer's round was checked with `verify_round_proof`, so decoding suffices.
         let batches: Vec<SignedBatch> = crate::wire::decode(self.info.id, &out.value).unwrap_or_default();
         let mut requests = Vec::new();
-        for batch in &batches {
-            for request in &batch.requests {
-                let d = digest(request);
-                if self.delivered.insert(d) {
-                    requests.push(request.clone());
-                    self.pending.remove(&d);
-                    self.own.remove(&d);
-                }
-            }
+        for (d, request) in self.new_requests(&batches) {
+            self.delivered.insert(d);
+            self.pending.remove(&d);
+            self.own.remove(&d);
+            requests.push(request);
         }
         self.pending_order.retain(|d| self.pending.contains_key(d));
         self.last_time = self.last_time.max(round_time(&batches, self.info.t()));
@@ -297,7 +376,8 @@ impl AtomicBroadcast {
         }
     }
 
-    fn message_round(msg: &AbcMessage) -> Option<u64> {
+    /// The round a message belongs to; `None` for dissemination (not tied to a round).
+    pub fn message_round(msg: &AbcMessage) -> Option<u64> {
         match msg {
             AbcMessage::Disseminate { .. } => None,
             AbcMessage::Batch(b) => Some(b.round),
@@ -325,8 +405,15 @@ impl AtomicBroadcast {
         if let Some(round) = Self::message_round(&msg)
             && round > self.round + self.config.future_rounds
         {
+            // When full, the oldest message goes: a replica this far behind catches up on the
+            // intermediate rounds from round records, but the messages of the round its peers
+            // are on now (a proposal it must echo, a batch the round waits for) are sent once.
+            let cap = self.config.future_buffer_per_peer;
             let queue = self.future.entry(from).or_default();
-            if queue.len() < self.config.future_buffer_per_peer {
+            if cap > 0 {
+                if queue.len() >= cap {
+                    queue.pop_front();
+                }
                 queue.push_back(msg);
             }
             return;

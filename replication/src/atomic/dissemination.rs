@@ -6,12 +6,24 @@
 //! `WINDOW / 2` of its own broadcasts undelivered (further requests wait in its local queue).
 //! Messages beyond the window are ignored without blame (an honest sender may be that far
 //! ahead of a slow receiver; the runtime's retransmission delivers them again later).
+//!
+//! A receiver that missed some of a sender's broadcasts for good (it was down, or partitioned
+//! for longer than its peers keep messages) would otherwise never deliver the lowest one, so its
+//! window would never move and it would ignore that sender forever. So the window also slides
+//! when `t+1` distinct parties have sent messages for the sender's instances beyond it: at least
+//! one of them is honest, and an honest party sends for instance `x` only once it delivered every
+//! instance of the sender up to `x - WINDOW` (its own window holds `x`). The window moves up to
+//! where that is certain, abandoning the instances below. Abandoning costs nothing but those
+//! requests in this replica's queue: an honest party delivered them, so every honest party will
+//! (totality), and they reach the order through the others' batches.
 
 use crate::broadcast::reliable::{RbcMessage, ReliableBroadcast};
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
+use crate::wire::SnapshotError;
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -26,20 +38,27 @@ pub struct Disseminated {
 
 pub type DisseminationStep = Step<(PartyId, u64, RbcMessage), Disseminated>;
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct SenderState {
-    /// Lowest sequence number not yet delivered.
+    /// Lowest sequence number not yet delivered (or abandoned).
     low: u64,
     /// Delivered sequence numbers at or above `low`.
     delivered_above: BTreeSet<u64>,
     instances: BTreeMap<u64, ReliableBroadcast>,
+    /// Per party, the highest sequence number beyond the window it sent a message for (one
+    /// number per party: bounded).
+    ahead: BTreeMap<PartyId, u64>,
 }
 
+/// Serializable for snapshots: the keys are skipped and supplied again by `rebind`.
+#[derive(Serialize, Deserialize)]
 pub struct Dissemination {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
     senders: Vec<SenderState>,
     next_seq: u64,
+    #[serde(with = "crate::wire::seq_bytes")]
     waiting: VecDeque<Vec<u8>>,
 }
 
@@ -47,6 +66,28 @@ impl Dissemination {
     pub fn new(info: Arc<NetworkInfo>, id: InstanceId) -> Self {
         let senders = (0..info.n()).map(|_| SenderState::default()).collect();
         Dissemination { info, id, senders, next_seq: 0, waiting: VecDeque::new() }
+    }
+
+    /// Supplies the keys to an instance decoded from a snapshot, and to its broadcasts.
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>) -> Result<(), SnapshotError> {
+        if self.senders.len() != info.n() {
+            return Err(SnapshotError::Inconsistent("dissemination without one window per party"));
+        }
+        for rbc in self.senders.iter_mut().flat_map(|s| s.instances.values_mut()) {
+            rbc.rebind(info);
+        }
+        self.info = info.clone();
+        Ok(())
+    }
+
+    /// Requests accepted here and still waiting for room in this replica's window.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The lowest sequence number of `sender` not yet delivered (or abandoned) here.
+    pub fn low(&self, sender: PartyId) -> Option<u64> {
+        self.senders.get(sender).map(|s| s.low)
     }
 
     fn instance_id(&self, sender: PartyId, seq: u64) -> InstanceId {
@@ -92,6 +133,38 @@ impl Dissemination {
         }
     }
 
+    /// `from` sent a message for `sender`'s instance `seq`, beyond the window. Once `t+1`
+    /// parties have, the `(t+1)`-th highest such sequence number `v` is at most what some honest
+    /// party sent for, so that party delivered every instance up to `v - WINDOW`: the window
+    /// slides to start at `v - WINDOW + 1` (and so holds `v`).
+    fn note_ahead(&mut self, sender: PartyId, from: PartyId, seq: u64) {
+        let t = self.info.t();
+        let state = &mut self.senders[sender];
+        let highest = state.ahead.entry(from).or_insert(seq);
+        *highest = (*highest).max(seq);
+        let end = state.low + WINDOW;
+        state.ahead.retain(|_, s| *s >= end);
+        if state.ahead.len() <= t {
+            return;
+        }
+        let mut beyond: Vec<u64> = state.ahead.values().copied().collect();
+        beyond.sort_unstable_by(|a, b| b.cmp(a));
+        let new_low = beyond[t] - (WINDOW - 1);
+        state.instances = state.instances.split_off(&new_low);
+        state.delivered_above = state.delivered_above.split_off(&new_low);
+        state.low = new_low;
+        while state.delivered_above.remove(&state.low) {
+            state.low += 1;
+        }
+        let end = state.low + WINDOW;
+        state.ahead.retain(|_, s| *s >= end);
+        if sender == self.info.id {
+            // Only after a lost state could peers be ahead of our own broadcasts; never reuse
+            // a sequence number below the window.
+            self.next_seq = self.next_seq.max(self.senders[sender].low);
+        }
+    }
+
     pub fn handle_message(
         &mut self,
         from: PartyId,
@@ -104,6 +177,9 @@ impl Dissemination {
         if sender >= self.info.n() {
             step.fault(Fault::new(from, FaultKind::ImpossibleInstance));
             return step;
+        }
+        if seq >= self.senders[sender].low + WINDOW {
+            self.note_ahead(sender, from, seq);
         }
         let state = &self.senders[sender];
         if seq < state.low || state.delivered_above.contains(&seq) || seq >= state.low + WINDOW {

@@ -35,6 +35,12 @@ pub type CbcStep = Step<CbcMessage, CbcOutput>;
 /// External validity: honest parties sign only values that pass it.
 pub type Validator = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
+/// The validator of an instance decoded from a snapshot until `rebind` supplies the real one:
+/// accepts nothing (fail-closed).
+pub(crate) fn unbound_validator() -> Validator {
+    Arc::new(|_: &[u8]| false)
+}
+
 fn signed_statement(id: &InstanceId, value: &[u8]) -> Vec<u8> {
     statement(&[&id.to_bytes(), value])
 }
@@ -44,14 +50,20 @@ pub fn verify_proof(public: &PublicKeys, id: &InstanceId, value: &[u8], proof: &
     public.echo.verify(DST, &signed_statement(id, value), proof)
 }
 
+/// Serializable for snapshots: keys and validator are skipped and supplied again by
+/// `rebind`.
+#[derive(Serialize, Deserialize)]
 pub struct ConsistentBroadcast {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
     sender: PartyId,
+    #[serde(skip, default = "unbound_validator")]
     validator: Validator,
     /// Digest of the value we signed (at most one per instance).
     echoed: Option<[u8; 32]>,
     /// The sender's own value, while it collects shares.
+    #[serde(with = "crate::wire::opt_bytes")]
     proposing: Option<Vec<u8>>,
     shares: BTreeMap<PartyId, SignatureShare>,
     finalized: bool,
@@ -75,6 +87,13 @@ impl ConsistentBroadcast {
 
     pub fn id(&self) -> &InstanceId {
         &self.id
+    }
+
+    /// Supplies keys and validator to an instance decoded from a snapshot (what [`Self::new`]
+    /// was given).
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>, validator: &Validator) {
+        self.info = info.clone();
+        self.validator = validator.clone();
     }
 
     fn handle_echo(&mut self, from: PartyId, share: SignatureShare, step: &mut CbcStep) {

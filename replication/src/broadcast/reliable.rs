@@ -6,7 +6,7 @@ use crate::crypto::{NetworkInfo, digest};
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +18,10 @@ pub enum RbcMessage {
 
 pub type RbcStep = Step<RbcMessage, Vec<u8>>;
 
+/// Serializable for snapshots: the keys are skipped and supplied again by `rebind`.
+#[derive(Serialize, Deserialize)]
 pub struct ReliableBroadcast {
+    #[serde(skip, default = "crate::crypto::unbound_info")]
     info: Arc<NetworkInfo>,
     id: InstanceId,
     sender: PartyId,
@@ -28,7 +31,8 @@ pub struct ReliableBroadcast {
     echo_from: BTreeMap<PartyId, [u8; 32]>,
     ready_from: BTreeMap<PartyId, [u8; 32]>,
     /// Values seen in the sender's message or in echoes, by digest.
-    values: HashMap<[u8; 32], Vec<u8>>,
+    #[serde(with = "crate::wire::digest_map_bytes")]
+    values: BTreeMap<[u8; 32], Vec<u8>>,
 }
 
 impl ReliableBroadcast {
@@ -42,12 +46,17 @@ impl ReliableBroadcast {
             delivered: false,
             echo_from: BTreeMap::new(),
             ready_from: BTreeMap::new(),
-            values: HashMap::new(),
+            values: BTreeMap::new(),
         }
     }
 
     pub fn id(&self) -> &InstanceId {
         &self.id
+    }
+
+    /// Supplies the keys to an instance decoded from a snapshot (what [`Self::new`] was given).
+    pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>) {
+        self.info = info.clone();
     }
 
     fn count(votes: &BTreeMap<PartyId, [u8; 32]>, d: &[u8; 32]) -> usize {

@@ -151,3 +151,87 @@ pub fn coin_value(signature: &Signature) -> [u8; 32] {
 pub fn digest(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
+
+/// The keys of a protocol instance decoded from a snapshot, until `restore` supplies the real
+/// ones (serde cannot carry keys and closures through a snapshot). Fail-closed: it verifies
+/// nothing and signs nothing a peer would accept, so an instance left unbound by mistake could
+/// neither accept nor produce anything valid.
+pub(crate) fn unbound_info() -> Arc<NetworkInfo> {
+    static UNBOUND: std::sync::LazyLock<Arc<NetworkInfo>> = std::sync::LazyLock::new(|| {
+        let none = Arc::new(Unbound);
+        Arc::new(NetworkInfo {
+            id: PartyId::MAX,
+            public: PublicKeys {
+                n: 0,
+                t: 0,
+                coin: none.clone(),
+                vote: none.clone(),
+                echo: none.clone(),
+                encryption: none.clone(),
+                replicas: none.clone(),
+            },
+            secret: SecretKeys {
+                id: PartyId::MAX,
+                coin: none.clone(),
+                vote: none.clone(),
+                echo: none.clone(),
+                decryption: none.clone(),
+                signing: none,
+            },
+        })
+    });
+    UNBOUND.clone()
+}
+
+struct Unbound;
+
+impl ThresholdPublic for Unbound {
+    fn required(&self) -> usize {
+        usize::MAX
+    }
+    fn verify_share(&self, _: &[u8], _: &[u8], _: &SignatureShare) -> bool {
+        false
+    }
+    fn verify(&self, _: &[u8], _: &[u8], _: &Signature) -> bool {
+        false
+    }
+    fn combine(&self, _: &[u8], _: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
+        Err(CombineError::NotEnoughShares { needed: usize::MAX, got: shares.len() })
+    }
+}
+
+impl ThresholdSigner for Unbound {
+    fn sign(&self, _: &[u8], _: &[u8]) -> SignatureShare {
+        SignatureShare { id: PartyId::MAX, bytes: Vec::new() }
+    }
+}
+
+impl DecryptionPublic for Unbound {
+    fn validate(&self, _: &[u8]) -> bool {
+        false
+    }
+    fn verify_share(&self, _: &[u8], _: &DecryptionShare) -> bool {
+        false
+    }
+    fn open(&self, _: &[u8], shares: &[DecryptionShare]) -> Result<Combined<Vec<u8>>, CombineError> {
+        Err(CombineError::NotEnoughShares { needed: usize::MAX, got: shares.len() })
+    }
+}
+
+impl DecryptionSecret for Unbound {
+    fn share(&self, _: &[u8]) -> Option<DecryptionShare> {
+        None
+    }
+}
+
+impl IndividualVerifier for Unbound {
+    fn verify(&self, _: PartyId, _: &[u8], _: &[u8]) -> bool {
+        false
+    }
+}
+
+impl IndividualSigner for Unbound {
+    fn sign(&self, _: &[u8]) -> Vec<u8> {
+        Vec::new()
+    }
+}

@@ -5,9 +5,10 @@
 
 use super::{CombineError, Signature, SignatureShare, ThresholdPublic};
 use crate::PartyId;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ShareSet {
     shares: BTreeMap<PartyId, SignatureShare>,
     combined: Option<Signature>,

@@ -105,6 +105,12 @@ pub trait Scenario {
     /// Protocol-specific properties (agreement, validity, ...) over the run.
     fn check(&self, run: &RunReport<Self::P>) -> Result<(), String>;
 
+    /// `node` rebuilt from a snapshot of itself (for the restore tests); `Err` if the scenario
+    /// cannot, or restoring fails.
+    fn restore(&self, _node: &Self::P, _info: Arc<NetworkInfo>) -> Result<Self::P, String> {
+        Err(format!("scenario {} does not support restoring nodes", self.name()))
+    }
+
     /// Number of ABBA rounds a node used, for the statistics (0 if not applicable).
     fn abba_rounds(&self, _node: &Self::P) -> Vec<u64> {
         Vec::new()
@@ -135,6 +141,16 @@ impl CampaignStats {
     }
 }
 
+/// Extras of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Record a digest of every step ([`RunReport::trace`]).
+    pub trace: bool,
+    /// `(deliveries, node)`: once that many messages have been delivered, replace `node` by
+    /// [`Scenario::restore`] of itself.
+    pub restarts: Vec<(u64, PartyId)>,
+}
+
 /// Settings of one campaign.
 #[derive(Debug, Clone)]
 pub struct Campaign {
@@ -153,7 +169,20 @@ impl Campaign {
 
     /// Runs one seed and checks every property; `Err` names what failed.
     pub fn run_one<S: Scenario>(&self, scenario: &S, seed: u64) -> Result<RunReport<S::P>, String> {
-        let report = Simulation::new(scenario, self, seed).run(scenario);
+        self.run_one_with(scenario, seed, RunOptions::default())
+    }
+
+    /// [`Self::run_one`] with tracing or node restarts.
+    pub fn run_one_with<S: Scenario>(
+        &self,
+        scenario: &S,
+        seed: u64,
+        options: RunOptions,
+    ) -> Result<RunReport<S::P>, String> {
+        let report = Simulation::new(scenario, self, seed).with_options(options).run(scenario);
+        if let Some(why) = &report.failure {
+            return Err(why.clone());
+        }
         if let Some(why) = &report.stuck
             && scenario.termination_required(&report)
         {

@@ -3,13 +3,14 @@
 
 use super::adversary::{Behaviour, SchedulerKind, honest_parties};
 use super::byzantine::{Adversarial, flip_bit};
-use super::{Campaign, Scenario, SimCluster, deal};
+use super::{Campaign, RunOptions, Scenario, SimCluster, deal};
 use crate::crypto::NetworkInfo;
 use crate::step::{Step, Target};
 use crate::{Fault, PartyId, Protocol, wire};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Runs that have not finished after this many deliveries count as not terminating.
@@ -45,6 +46,8 @@ pub struct RunReport<P: Protocol> {
     pub n: usize,
     pub t: usize,
     pub nodes: Vec<P>,
+    /// Every node's keys (to build more instances of the cluster after the run).
+    pub keys: Vec<Arc<NetworkInfo>>,
     pub inputs: Vec<Vec<P::Input>>,
     pub outputs: Vec<Vec<P::Output>>,
     /// Faults reported by non-Byzantine nodes, with the reporter.
@@ -58,6 +61,11 @@ pub struct RunReport<P: Protocol> {
     pub finished: bool,
     /// Why the run stopped early, if it did.
     pub stuck: Option<String>,
+    /// A failure of the simulation itself (a node that could not be restored), if any.
+    pub failure: Option<String>,
+    /// With [`RunOptions::trace`]: one digest per step a node returned, in order, over the node,
+    /// its messages (encoded) with their targets, its outputs and its faults.
+    pub trace: Vec<[u8; 32]>,
 }
 
 impl<P: Protocol> RunReport<P> {
@@ -91,6 +99,8 @@ pub struct Simulation<P: Protocol> {
     messages: u64,
     bytes: u64,
     count_bytes: bool,
+    options: RunOptions,
+    trace: Vec<[u8; 32]>,
 }
 
 impl<P> Simulation<P>
@@ -151,7 +161,17 @@ where
             messages: 0,
             bytes: 0,
             count_bytes: campaign.count_bytes,
+            options: RunOptions::default(),
+            trace: Vec::new(),
         }
+    }
+
+    /// Tracing and node restarts for this run (neither draws on the run's randomness, so the
+    /// run is otherwise the same).
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self.options.restarts.sort_unstable();
+        self
     }
 
     pub fn cluster(&self) -> &dyn SimCluster {
@@ -182,8 +202,22 @@ where
             }
         }
         let mut stuck = None;
+        let mut failure = None;
+        let mut restarts = std::mem::take(&mut self.options.restarts).into_iter().peekable();
         let honest: Vec<PartyId> = (0..self.n).filter(|&id| self.roles[id] == Role::Honest).collect();
         loop {
+            while let Some(&(at, node)) = restarts.peek()
+                && at <= self.deliveries
+            {
+                restarts.next();
+                match scenario.restore(&self.nodes[node], self.keys[node].clone()) {
+                    Ok(restored) => self.nodes[node] = restored,
+                    Err(e) => failure = Some(format!("restoring node {node} after {at} deliveries: {e}")),
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
             // Checking every step is costly for long-running protocols; a few extra deliveries
             // after everyone is done change nothing.
             if (self.deliveries.is_multiple_of(8) || self.queue.is_empty()) && self.finished(scenario, &honest) {
@@ -229,6 +263,7 @@ where
             n: self.n,
             t: self.t,
             nodes: self.nodes,
+            keys: self.keys,
             inputs: self.inputs,
             outputs: self.outputs,
             faults: self.faults,
@@ -237,8 +272,10 @@ where
             messages: self.messages,
             bytes: self.bytes,
             deliveries: self.deliveries,
-            finished: stuck.is_none(),
+            finished: stuck.is_none() && failure.is_none(),
             stuck,
+            failure,
+            trace: self.trace,
         }
     }
 
@@ -316,6 +353,9 @@ where
 
     /// Sends a node's step according to its role.
     fn dispatch(&mut self, id: PartyId, step: Step<P::Message, P::Output>) {
+        if self.options.trace {
+            self.trace.push(step_digest(id, &step));
+        }
         self.outputs[id].extend(step.output);
         self.record_faults(id, &step.faults);
         if !self.alive(id) {
@@ -395,4 +435,29 @@ where
             }
         }
     }
+}
+
+/// The digest of one step of node `id`: its messages byte for byte (with targets), its outputs
+/// and faults (through `Debug`, which shows every field).
+fn step_digest<M: serde::Serialize, O: std::fmt::Debug>(id: PartyId, step: &Step<M, O>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update((id as u64).to_be_bytes());
+    for tm in &step.messages {
+        let target = match tm.target {
+            Target::All => u64::MAX,
+            Target::Node(to) => to as u64,
+        };
+        hasher.update(target.to_be_bytes());
+        let bytes = wire::encode(&tm.message).unwrap_or_default();
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(&bytes);
+    }
+    for output in &step.output {
+        let text = format!("{output:?}");
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    let faults = format!("{:?}", step.faults);
+    hasher.update(faults.as_bytes());
+    hasher.finalize().into()
 }

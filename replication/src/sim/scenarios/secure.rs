@@ -1,8 +1,9 @@
-//! Secure causal atomic broadcast: nodes submit sealed requests; every honest node must deliver
-//! every honest node's requests opened, in the same order, and no honest node may release a
-//! decryption share before the request's position is fixed (causality).
+//! Secure causal atomic broadcast: nodes submit plain and sealed requests; every honest node
+//! must deliver every honest node's requests (sealed ones opened), in the same order, with a
+//! round record that verifies, and no honest node may release a decryption share before the
+//! request's position is fixed (causality).
 
-use crate::atomic::secure::{OpenedRound, ScabcInput, ScabcMessage, SecureAtomicBroadcast};
+use crate::atomic::secure::{OpenedRound, OrderedRequest, Request, ScabcInput, ScabcMessage, SecureAtomicBroadcast};
 use crate::atomic::{AbcConfig, verify_round_proof};
 use crate::crypto::{NetworkInfo, digest};
 use crate::sim::byzantine::{Adversarial, flip_bit};
@@ -10,14 +11,18 @@ use crate::sim::{RunReport, Scenario, SimCluster};
 use crate::{InstanceId, PartyId};
 use rand::RngCore;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// What a client submitted: sealed or not, and the plaintext.
+type Submitted = (bool, Vec<u8>);
 
 pub struct SecureScenario {
     pub config: AbcConfig,
     pub max_requests_per_node: u32,
-    /// Ciphertext digest -> plaintext of everything sealed in the current run.
-    sealed: RefCell<HashMap<[u8; 32], Vec<u8>>>,
+    /// Digest of the encoded request -> (sealed, plaintext) of everything submitted in the
+    /// current run.
+    submitted: RefCell<BTreeMap<[u8; 32], Submitted>>,
 }
 
 impl Default for SecureScenario {
@@ -25,7 +30,7 @@ impl Default for SecureScenario {
         SecureScenario {
             config: AbcConfig { max_batch: 4, ..AbcConfig::default() },
             max_requests_per_node: 2,
-            sealed: RefCell::default(),
+            submitted: RefCell::default(),
         }
     }
 }
@@ -62,7 +67,7 @@ impl Adversarial for ScabcMessage {
 
 fn submitted(inputs: &[ScabcInput]) -> impl Iterator<Item = [u8; 32]> + '_ {
     inputs.iter().filter_map(|i| match i {
-        ScabcInput::Submit(ct) => Some(digest(ct)),
+        ScabcInput::Submit(request) => Some(digest(&request.encode())),
         ScabcInput::Clock(_) => None,
     })
 }
@@ -78,9 +83,21 @@ impl Scenario for SecureScenario {
         SecureAtomicBroadcast::new(info, instance(), self.config)
     }
 
+    /// Restores `node` from its snapshot, and checks on the way that a snapshot of the restored
+    /// node is byte for byte the original's (nothing lost, nothing order-dependent).
+    fn restore(&self, node: &SecureAtomicBroadcast, info: Arc<NetworkInfo>) -> Result<SecureAtomicBroadcast, String> {
+        let snapshot = node.snapshot();
+        let restored =
+            SecureAtomicBroadcast::restore(info, instance(), self.config, &snapshot).map_err(|e| e.to_string())?;
+        if restored.snapshot() != snapshot {
+            return Err("the restored node's snapshot differs from the original's".into());
+        }
+        Ok(restored)
+    }
+
     fn inputs(&self, node: PartyId, honest: bool, cluster: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<ScabcInput> {
         if node == 0 {
-            self.sealed.borrow_mut().clear();
+            self.submitted.borrow_mut().clear();
         }
         let clock = 1_700_000_000_000 + rng.next_u64() % 1000;
         let mut inputs = vec![ScabcInput::Clock(clock)];
@@ -88,13 +105,18 @@ impl Scenario for SecureScenario {
         for i in 0..count {
             let mut plaintext = vec![node as u8, i as u8];
             plaintext.extend((0..16).map(|_| rng.next_u32() as u8));
-            let ct = cluster.seal(b"csr", &plaintext, rng);
-            self.sealed.borrow_mut().insert(digest(&ct), plaintext);
-            inputs.push(ScabcInput::Submit(ct));
+            // Mostly sealed, some plain: both kinds share rounds and batches.
+            let request = if rng.next_u32().is_multiple_of(3) {
+                Request::Plain(plaintext.clone())
+            } else {
+                Request::Sealed(cluster.seal(b"csr", &plaintext, rng))
+            };
+            self.submitted.borrow_mut().insert(digest(&request.encode()), (request.is_sealed(), plaintext));
+            inputs.push(ScabcInput::Submit(request));
         }
         if !honest {
             // A forged ciphertext: honest replicas must never order it.
-            inputs.push(ScabcInput::Submit(vec![0xee; 40]));
+            inputs.push(ScabcInput::Submit(Request::Sealed(vec![0xee; 40])));
         }
         inputs
     }
@@ -106,16 +128,17 @@ impl Scenario for SecureScenario {
         inputs: &[Vec<ScabcInput>],
         honest: &[PartyId],
     ) -> bool {
-        let delivered: HashSet<&[u8; 32]> = outputs.iter().flat_map(|r| &r.ciphertexts).collect();
+        let delivered: BTreeSet<&[u8; 32]> =
+            outputs.iter().flat_map(|r| r.requests.iter().map(|q| &q.digest)).collect();
         honest.iter().all(|&p| submitted(&inputs[p]).all(|d| delivered.contains(&d)))
     }
 
     fn check(&self, run: &RunReport<SecureAtomicBroadcast>) -> Result<(), String> {
         let honest = run.honest_nodes();
-        let sealed = self.sealed.borrow();
+        let submitted = self.submitted.borrow();
         for &p in &honest {
             let node = &run.nodes[p];
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             for (i, round) in run.outputs[p].iter().enumerate() {
                 if round.round != i as u64 {
                     return Err(format!("total order: node {p} delivered round {} at position {i}", round.round));
@@ -131,17 +154,24 @@ impl Scenario for SecureScenario {
                 {
                     return Err(format!("proof: node {p} round {i} does not verify"));
                 }
-                for (ct, pt) in round.ciphertexts.iter().zip(&round.plaintexts) {
-                    if !seen.insert(*ct) {
-                        return Err(format!("integrity: node {p} delivered a ciphertext twice"));
+                if round.record.round != round.round
+                    || round.record.proof != round.proof
+                    || round.record.shares.len() != round.requests.len()
+                {
+                    return Err(format!("record: node {p} round {i} carries a record of something else"));
+                }
+                for OrderedRequest { digest, sealed, payload } in &round.requests {
+                    if !seen.insert(*digest) {
+                        return Err(format!("integrity: node {p} delivered a request twice"));
                     }
-                    match (sealed.get(ct), pt) {
-                        (Some(expected), Some(pt)) if expected == pt => {}
+                    match (submitted.get(digest), payload) {
+                        (Some((was_sealed, expected)), Some(payload))
+                            if expected == payload && was_sealed == sealed => {}
                         (None, _) => {
-                            return Err(format!("validity: node {p} delivered a ciphertext no client sealed"));
+                            return Err(format!("validity: node {p} delivered a request no client submitted"));
                         }
                         _ => {
-                            return Err(format!("validity: node {p} opened a request to the wrong plaintext"));
+                            return Err(format!("validity: node {p} opened a request to the wrong payload"));
                         }
                     }
                 }
@@ -151,8 +181,8 @@ impl Scenario for SecureScenario {
             for release in node.releases() {
                 let ordered = run.outputs[p]
                     .get(release.round as usize)
-                    .and_then(|r| r.ciphertexts.get(release.index as usize))
-                    .is_none_or(|ct| *ct == release.ciphertext);
+                    .and_then(|r| r.requests.get(release.index as usize))
+                    .is_none_or(|q| q.digest == release.ciphertext && q.sealed);
                 if !release.position_fixed || !ordered {
                     return Err(format!(
                         "causality: node {p} released a decryption share before the position was fixed"
@@ -160,11 +190,11 @@ impl Scenario for SecureScenario {
                 }
             }
         }
-        type RoundSummary = (u64, Vec<[u8; 32]>, Vec<Option<Vec<u8>>>, u64, [u8; 32]);
+        type RoundSummary = (u64, Vec<OrderedRequest>, u64, [u8; 32]);
         let summaries: Vec<Vec<RoundSummary>> = run
             .outputs
             .iter()
-            .map(|o| o.iter().map(|r| (r.round, r.ciphertexts.clone(), r.plaintexts.clone(), r.time, r.seed)).collect())
+            .map(|o| o.iter().map(|r| (r.round, r.requests.clone(), r.time, r.seed)).collect())
             .collect();
         super::check_agreement(&honest, &summaries)
     }
@@ -174,6 +204,6 @@ impl Scenario for SecureScenario {
     }
 
     fn delivered_requests(&self, run: &RunReport<SecureAtomicBroadcast>) -> usize {
-        run.honest_nodes().first().map_or(0, |&p| run.outputs[p].iter().map(|r| r.plaintexts.len()).sum())
+        run.honest_nodes().first().map_or(0, |&p| run.outputs[p].iter().map(|r| r.requests.len()).sum())
     }
 }

@@ -3,7 +3,11 @@
 //! them.
 
 pub mod account;
+pub mod command;
 pub mod policy;
 
 pub use account::{AccountKey, AccountKeyError, AccountSecret};
+pub use command::{
+    CaRequest, Command, CommandError, KeyRevocation, KeyRevocationStatement, RevocationReason, SignedCommand,
+};
 pub use policy::{Account, ExtendedKeyUsage, KeyType, NameRule, Policy, PolicyError, Profile, policy_sha256};

@@ -140,6 +140,11 @@ impl Issuer {
         self.not_after
     }
 
+    /// The root's public key: the key the replicas' threshold shares sign for.
+    pub fn public_key(&self) -> &rsa::RsaPublicKey {
+        &self.public_key
+    }
+
     /// Checks a sha256WithRSAEncryption signature under the root key, e.g. a combined threshold
     /// signature before it is stored.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CertificateError> {
@@ -151,11 +156,16 @@ impl Issuer {
     }
 }
 
-/// An extended key usage the profiles can grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ExtendedKeyUsage {
-    ServerAuth,
-    ClientAuth,
+/// An extended key usage the profiles can grant: the policy's type, so a profile and a
+/// certificate mean the same thing by it.
+pub use ca_api::policy::ExtendedKeyUsage;
+
+/// The fixed order usages appear in (serverAuth, then clientAuth).
+fn eku_rank(eku: &ExtendedKeyUsage) -> u8 {
+    match eku {
+        ExtendedKeyUsage::ServerAuth => 0,
+        ExtendedKeyUsage::ClientAuth => 1,
+    }
 }
 
 /// What goes into one end-entity certificate. Names are expected to be policy-checked already.
@@ -210,7 +220,7 @@ pub fn tbs_certificate(issuer: &Issuer, cert: &EndEntity) -> Result<Vec<u8>, Cer
         KeyUsages::DigitalSignature.into()
     };
     let mut ekus = cert.extended_key_usages.clone();
-    ekus.sort();
+    ekus.sort_by_key(eku_rank);
     ekus.dedup();
 
     let mut extensions = vec![

@@ -153,6 +153,31 @@ pub fn parse_der(der: &[u8], limits: &CsrLimits) -> Result<Csr, CsrError> {
     Ok(Csr { subject: info.subject, dns_names, ip_addresses, public_key: info.public_key, key_type: key.key_type() })
 }
 
+/// Verifies `signature` over `message` by the subject key `spki`, with the one algorithm fixed for
+/// each key type: RSA PKCS#1 v1.5 with SHA-256, ECDSA P-256 with SHA-256 and P-384 with SHA-384
+/// (DER-encoded signatures, as `openssl dgst` writes them), or Ed25519. Revocation requests
+/// signed by a certificate's own key are checked with it; fixing the algorithm leaves a client
+/// nothing to choose that a verifier could disagree about.
+pub fn verify_key_signature(
+    spki: &SubjectPublicKeyInfoOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CsrError> {
+    // The key passed the profile's checks when the certificate was issued; the size bounds here
+    // only keep the arithmetic bounded.
+    let limits = CsrLimits { min_rsa_bits: 1024, ..CsrLimits::default() };
+    let key = SubjectKey::from_spki(spki, &limits)?;
+    let (algorithm, oid) = match key {
+        SubjectKey::Rsa { .. } => {
+            (SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256), rfc5912::SHA_256_WITH_RSA_ENCRYPTION)
+        }
+        SubjectKey::P256(_) => (SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256), rfc5912::ECDSA_WITH_SHA_256),
+        SubjectKey::P384(_) => (SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384), rfc5912::ECDSA_WITH_SHA_384),
+        SubjectKey::Ed25519(_) => (SignatureAlgorithm::Ed25519, rfc8410::ID_ED_25519),
+    };
+    key.verify(algorithm, oid, message, signature)
+}
+
 fn check_len(len: usize, limits: &CsrLimits) -> Result<(), CsrError> {
     if len > limits.max_input_len { Err(CsrError::TooLarge { len, max: limits.max_input_len }) } else { Ok(()) }
 }
@@ -505,6 +530,27 @@ mod tests {
         assert_eq!(parse_der(&der, &strict), Err(CsrError::RsaKeyTooSmall { bits: 2048, min: 3072 }));
         let small = CsrLimits { min_rsa_bits: 1024, max_rsa_bits: 1536, ..CsrLimits::default() };
         assert_eq!(parse_der(&der, &small), Err(CsrError::RsaKeyTooLarge { bits: 2048, max: 1536 }));
+    }
+
+    #[test]
+    fn key_signatures_verify_with_the_fixed_algorithm_per_key_type() {
+        use rsa::signature::{SignatureEncoding, Signer};
+        let message = b"revoke me";
+        let p256 = p256_key(12);
+        let sig: p256::ecdsa::DerSignature = p256.sign(message);
+        assert_eq!(verify_key_signature(&p256_spki(&p256), message, sig.as_bytes()), Ok(()));
+        assert_eq!(verify_key_signature(&p256_spki(&p256), b"other", sig.as_bytes()), Err(CsrError::BadSignature));
+
+        let ed = ed25519_key(12);
+        let sig = ed25519_dalek::Signer::sign(&ed, message).to_bytes();
+        assert_eq!(verify_key_signature(&ed25519_spki(&ed), message, &sig), Ok(()));
+        assert_eq!(verify_key_signature(&p256_spki(&p256), message, &sig), Err(CsrError::BadSignature));
+
+        let key = &root().key;
+        let sig = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()).sign(message).to_vec();
+        assert_eq!(verify_key_signature(&rsa_spki(key), message, &sig), Ok(()));
+        let sig384 = rsa::pkcs1v15::SigningKey::<Sha384>::new(key.clone()).sign(message).to_vec();
+        assert_eq!(verify_key_signature(&rsa_spki(key), message, &sig384), Err(CsrError::BadSignature));
     }
 
     #[test]

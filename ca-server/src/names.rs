@@ -1,4 +1,5 @@
-//! DNS names as they go into certificates, and the policy rules that allow them.
+//! DNS names as they go into certificates. The rules that allow names are the policy's
+//! ([`ca_api::policy::NameRule`]), applied to the normalised names by [`crate::profile`].
 //!
 //! A [`DnsName`] is normalised (ASCII lowercase) and validated once, so everything after that
 //! compares plain strings: every replica reaches the same verdict for the same input. Only the
@@ -39,8 +40,6 @@ pub enum NameError {
     MisplacedWildcard,
     #[error("the last label is all digits, which is not a host name (use an IP address entry instead)")]
     NumericTopLabel,
-    #[error("a wildcard name cannot be used as a zone")]
-    WildcardZone,
 }
 
 /// A validated, normalised DNS name: lowercase ASCII labels, no trailing dot, possibly a wildcard
@@ -90,21 +89,6 @@ impl DnsName {
     /// Whether the leftmost label is `*`.
     pub fn is_wildcard(&self) -> bool {
         self.0.starts_with("*.")
-    }
-
-    /// Whether this name is `zone` itself or a name below it (label-wise: `badexample.com` is
-    /// not below `example.com`).
-    pub fn is_within(&self, zone: &DnsName) -> bool {
-        match self.0.strip_suffix(zone.as_str()) {
-            Some("") => true,
-            Some(prefix) => prefix.ends_with('.'),
-            None => false,
-        }
-    }
-
-    /// The name without its leftmost `*.` label, if it is a wildcard.
-    pub fn wildcard_base(&self) -> Option<&str> {
-        self.0.strip_prefix("*.")
     }
 }
 
@@ -292,61 +276,9 @@ mod punycode {
     }
 }
 
-/// One entry of a profile's allowed names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NameRule {
-    /// Exactly this name (which may itself be a wildcard name).
-    Exact(DnsName),
-    /// The zone itself and any non-wildcard name below it.
-    Subdomain(DnsName),
-    /// The wildcard name `*.zone`, and only that: wildcards need a rule of their own, so a
-    /// profile that allows a zone's hosts does not silently allow certificates for all of them.
-    Wildcard(DnsName),
-}
-
-impl NameRule {
-    pub fn exact(name: &str) -> Result<Self, NameError> {
-        Ok(NameRule::Exact(DnsName::parse(name)?))
-    }
-
-    pub fn subdomain(zone: &str) -> Result<Self, NameError> {
-        Ok(NameRule::Subdomain(zone_name(zone)?))
-    }
-
-    pub fn wildcard(zone: &str) -> Result<Self, NameError> {
-        Ok(NameRule::Wildcard(zone_name(zone)?))
-    }
-
-    /// Whether this rule allows `name`.
-    pub fn allows(&self, name: &DnsName) -> bool {
-        match self {
-            NameRule::Exact(allowed) => name == allowed,
-            NameRule::Subdomain(zone) => !name.is_wildcard() && name.is_within(zone),
-            NameRule::Wildcard(zone) => name.wildcard_base() == Some(zone.as_str()),
-        }
-    }
-}
-
-fn zone_name(zone: &str) -> Result<DnsName, NameError> {
-    let zone = DnsName::parse(zone)?;
-    if zone.is_wildcard() {
-        return Err(NameError::WildcardZone);
-    }
-    Ok(zone)
-}
-
-/// Whether any of `rules` allows `name`.
-pub fn allowed_by(rules: &[NameRule], name: &DnsName) -> bool {
-    rules.iter().any(|rule| rule.allows(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(s: &str) -> DnsName {
-        DnsName::parse(s).expect(s)
-    }
 
     #[test]
     fn valid_names_are_lowercased_and_kept() {
@@ -417,62 +349,6 @@ mod tests {
             assert_eq!(punycode::encode(&chars).as_deref(), Some(encoded));
             assert_eq!(punycode::decode(encoded), Some(chars));
         }
-    }
-
-    #[test]
-    fn within_is_label_wise() {
-        let zone = name("example.com");
-        assert!(name("example.com").is_within(&zone));
-        assert!(name("a.example.com").is_within(&zone));
-        assert!(name("a.b.example.com").is_within(&zone));
-        assert!(!name("badexample.com").is_within(&zone));
-        assert!(!name("example.org").is_within(&zone));
-        assert!(!name("com").is_within(&zone));
-    }
-
-    #[test]
-    fn rules_allow_exactly_their_table() {
-        let exact = NameRule::exact("www.example.com").unwrap();
-        let subdomain = NameRule::subdomain("Example.com").unwrap();
-        let wildcard = NameRule::wildcard("example.com").unwrap();
-        let exact_wildcard = NameRule::exact("*.example.com").unwrap();
-        // name, exact, subdomain, wildcard, exact("*.example.com")
-        let table = [
-            ("www.example.com", true, true, false, false),
-            ("WWW.EXAMPLE.COM", true, true, false, false),
-            ("example.com", false, true, false, false),
-            ("a.b.example.com", false, true, false, false),
-            ("*.example.com", false, false, true, true),
-            ("*.b.example.com", false, false, false, false),
-            ("badexample.com", false, false, false, false),
-            ("www.example.com.evil", false, false, false, false),
-            ("example.org", false, false, false, false),
-            ("com", false, false, false, false),
-        ];
-        for (input, e, s, w, ew) in table {
-            let n = name(input);
-            assert_eq!(exact.allows(&n), e, "exact {input}");
-            assert_eq!(subdomain.allows(&n), s, "subdomain {input}");
-            assert_eq!(wildcard.allows(&n), w, "wildcard {input}");
-            assert_eq!(exact_wildcard.allows(&n), ew, "exact wildcard {input}");
-        }
-    }
-
-    #[test]
-    fn localhost_profile_allows_localhost_and_below_only() {
-        let rules = [NameRule::subdomain("localhost").unwrap()];
-        assert!(allowed_by(&rules, &name("localhost")));
-        assert!(allowed_by(&rules, &name("replica-1.localhost")));
-        assert!(!allowed_by(&rules, &name("*.localhost")));
-        assert!(!allowed_by(&rules, &name("localhost.example")));
-        assert!(!allowed_by(&[], &name("localhost")));
-    }
-
-    #[test]
-    fn zones_cannot_be_wildcards() {
-        assert_eq!(NameRule::subdomain("*.example.com"), Err(NameError::WildcardZone));
-        assert_eq!(NameRule::wildcard("*.example.com"), Err(NameError::WildcardZone));
-        assert_eq!(NameRule::wildcard("example.com."), Err(NameError::TrailingDot));
     }
 
     proptest::proptest! {

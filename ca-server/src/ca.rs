@@ -1,0 +1,1038 @@
+//! The CA state machine of one replica: applies ordered rounds to its SQLite database, signs what
+//! they produce jointly with its peers, and answers the queries the HTTP API needs.
+//!
+//! Wiring (what the daemon does with a [`Ca`]):
+//! - open it with [`Ca::open`] and start the replication runtime with
+//!   `resume_from = ca.next_round()`;
+//! - feed every delivered round, in order, to [`Ca::apply_round`] (an error there is fatal:
+//!   stop, and a restart resumes at the first round not applied);
+//! - feed every application message from a peer to [`Ca::handle_message`];
+//! - forward what the [`Outbox`] is given to the runtime's `send_app`;
+//! - call [`Ca::tick`] every second or so (it re-requests missing shares);
+//! - for the HTTP layer, the query methods and [`Ca::subscribe`] (to wait for a certificate).
+//!
+//! # Time, CRLs and tree heads
+//! Certificates start at the round's agreed time. After every round that appended entries, a tree
+//! head is signed. After every round that revoked a certificate a new CRL is signed (CRL number
+//! +1, thisUpdate = the round's time, nextUpdate = thisUpdate + 7 days). 7 days is the CA/Browser
+//! Forum's longest interval between CRLs for end-entity certificates (Baseline Requirements
+//! 4.9.7): a relying party caches a CRL until nextUpdate, so this bounds how long a revocation can
+//! go unseen by a party that fetched the previous CRL. So that the CRL never lapses while nothing
+//! is revoked, the first round ever applied issues CRL number 1, and any round at least
+//! [`CRL_REFRESH`] after the last CRL issues a fresh one; the daemon must therefore see a round at
+//! least every few days (any request will do).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ca_api::policy::{Policy, policy_sha256};
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use threshold::PartyId;
+use threshold::combine::CombineError;
+use threshold::rsa::{RsaKeyShare, SignatureShare, ThresholdRsaPublic};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::apply::{self, Applied, ApplyError, Context, Effect, RoundInput};
+use crate::certificate::{self, CertificateError, Issuer};
+use crate::config::CaConfig;
+use crate::crl::{self, CrlContents, CrlError, RevocationReason, RevokedEntry};
+use crate::csr::CsrLimits;
+use crate::entry::{EntryKind, RefusalCode, TreeHead};
+use crate::merkle::{Hash, MerkleTree, TreeError};
+use crate::signing::{
+    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, Signer, SigningMessage,
+};
+use crate::store::{
+    CertificateRow, Counts, CrlRow, EntryRow, RoundWrite, SigningObject, Store, StoreError, TreeHeadRow,
+};
+
+/// A CRL is valid this long after its thisUpdate (see the module documentation).
+pub const CRL_VALIDITY: u64 = 7 * 86_400;
+/// A round at least this long after the last CRL issues a new one, so the current CRL is
+/// refreshed well before its nextUpdate even when nothing is revoked.
+pub const CRL_REFRESH: u64 = 3 * 86_400;
+/// The most items one query returns.
+pub const MAX_PAGE: u64 = 1000;
+
+/// Where the state machine's messages to its peers go (best effort: a message may be dropped,
+/// the periodic requests make up for it). The daemon forwards them to the runtime's `send_app`.
+pub trait Outbox: Send + Sync + 'static {
+    /// `to = None`: every other replica.
+    fn send(&self, to: Option<PartyId>, payload: Vec<u8>);
+}
+
+/// A message for the peers, as channel outboxes carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: Option<PartyId>,
+    pub payload: Vec<u8>,
+}
+
+impl Outbox for mpsc::UnboundedSender<Outgoing> {
+    fn send(&self, to: Option<PartyId>, payload: Vec<u8>) {
+        // A closed channel means the daemon is shutting down: nothing is lost that a restart
+        // does not recover.
+        let _ = mpsc::UnboundedSender::send(self, Outgoing { to, payload });
+    }
+}
+
+impl Outbox for mpsc::Sender<Outgoing> {
+    fn send(&self, to: Option<PartyId>, payload: Vec<u8>) {
+        // Full: dropped, as the network could have; the periodic requests make up for it.
+        let _ = self.try_send(Outgoing { to, payload });
+    }
+}
+
+/// Why the state machine failed. Errors from [`Ca::apply_round`] are fatal for this process.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("round {got} was delivered but round {expected} is the next to apply")]
+    RoundGap { expected: u64, got: u64 },
+    #[error("an earlier round failed to apply; restart the replica")]
+    Poisoned,
+    #[error("the commit of round {0} was abandoned (test hook)")]
+    Abandoned(u64),
+    #[error("apply: {0}")]
+    Apply(#[from] ApplyError),
+    #[error("building a CRL: {0}")]
+    Crl(#[from] CrlError),
+    #[error("assembling a certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error("tree size {size} is beyond the log's {len} entries")]
+    SizeBeyondLog { size: u64, len: u64 },
+    #[error("a background computation failed: {0}")]
+    Task(String),
+}
+
+/// The policy in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentPolicy {
+    pub policy: Policy,
+    /// The file as submitted (or dealt).
+    pub json: String,
+    /// Lowercase hex SHA-256 of `json`'s bytes.
+    pub sha256: String,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundReport {
+    pub round: u64,
+    /// The round had been applied before (delivered again after a restart): nothing was done.
+    pub already_applied: bool,
+    /// Per request: its log index, kind, serial (issued or revoked) and refusal code.
+    pub entries: Vec<EntrySummary>,
+    pub tree_size: u64,
+    /// The CRL this round issued.
+    pub crl_number: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySummary {
+    pub log_index: u64,
+    pub kind: EntryKind,
+    pub serial: Option<Vec<u8>>,
+    pub refusal: Option<RefusalCode>,
+}
+
+/// A request's outcome, by its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestStatus {
+    pub log_index: u64,
+    pub round: u64,
+    pub kind: EntryKind,
+    /// Issued or revoked certificate.
+    pub serial: Option<Vec<u8>>,
+    pub refusal_code: Option<String>,
+    pub refusal_message: Option<String>,
+    /// For an issuance: whether the certificate is signed (and can be fetched).
+    pub certificate_ready: bool,
+}
+
+/// A tree head with its signature (RFC 6962 `TreeHeadSignature`, sha256WithRSAEncryption under
+/// the root key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTreeHead {
+    pub head: TreeHead,
+    pub signature: Vec<u8>,
+}
+
+/// An inclusion proof (RFC 6962 2.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: Hash,
+    pub path: Vec<Hash>,
+}
+
+/// Counters for status pages and Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaMetrics {
+    pub next_round: u64,
+    pub log_size: u64,
+    pub counts: Counts,
+    /// Objects waiting for their signature (in memory).
+    pub pending_signatures: usize,
+    /// Signatures combined or received since start.
+    pub signatures_completed: u64,
+    /// By party id.
+    pub faults: Vec<PartyFaults>,
+}
+
+/// Apply's state between rounds (guarded by one lock: rounds are applied one at a time).
+struct Machine {
+    next_index: u64,
+    next_crl_number: u64,
+    last_crl_update: Option<u64>,
+    policy: Policy,
+}
+
+struct Inner {
+    id: PartyId,
+    public: Arc<ThresholdRsaPublic>,
+    share: Arc<RsaKeyShare>,
+    issuer: Issuer,
+    root_der: Vec<u8>,
+    crl_url: Option<String>,
+    resend_after: Duration,
+    store: Store,
+    outbox: Arc<dyn Outbox>,
+    machine: Mutex<Machine>,
+    next_round: AtomicU64,
+    /// Entries committed: proofs never cover more.
+    log_size: AtomicU64,
+    tree: RwLock<MerkleTree>,
+    policy: RwLock<CurrentPolicy>,
+    signer: Mutex<Signer>,
+    changes: watch::Sender<u64>,
+    poisoned: AtomicBool,
+    abandon_commit_of: AtomicU64,
+}
+
+/// One replica's CA state machine. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Ca {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").field("id", &self.inner.id).finish_non_exhaustive()
+    }
+}
+
+fn sha256(bytes: &[u8]) -> Hash {
+    Sha256::digest(bytes).into()
+}
+
+fn share_json(share: &SignatureShare) -> String {
+    serde_json::to_string(share).expect("in-memory JSON serialisation")
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A panic while holding the lock cannot leave these values half-updated (each is replaced
+    // or appended to whole), so a poisoned lock is still usable.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Ca {
+    /// Opens the replica's database (creating and migrating it if needed) and loads its state.
+    /// Checks that the key share, the cluster's public key and the root certificate belong
+    /// together, and on a new database that the dealt policy is the one the cluster names.
+    pub async fn open(config: CaConfig, outbox: Arc<dyn Outbox>) -> Result<Ca, CaError> {
+        let CaConfig { id, cluster, root_der, initial_policy_json, rsa_share, database, crl_url, resend_after } =
+            config;
+        cluster.check().map_err(|e| CaError::Config(format!("cluster description: {e}")))?;
+        let (n, t) = (cluster.n, cluster.t);
+        if id >= n || rsa_share.id() != id || rsa_share.parties() != n {
+            return Err(CaError::Config(format!(
+                "replica {id}: the RSA key share is party {} of {}, the cluster has {n} replicas",
+                rsa_share.id(),
+                rsa_share.parties()
+            )));
+        }
+        let issuer = Issuer::from_der(&root_der).map_err(|e| CaError::Config(format!("root certificate: {e}")))?;
+        let public = Arc::new(cluster.rsa.clone());
+        {
+            use rsa::traits::PublicKeyParts;
+            let key = issuer.public_key();
+            let same = key.n().to_bytes_be() == public.modulus_be_bytes()
+                && *key.e() == rsa::BigUint::from(public.public_exponent());
+            if !same {
+                return Err(CaError::Config("the root certificate's key is not the cluster's threshold key".into()));
+            }
+        }
+        let share = Arc::new(rsa_share);
+        let matches = {
+            let (share, public) = (share.clone(), public.clone());
+            tokio::task::spawn_blocking(move || share.verification_key_matches(&public))
+                .await
+                .map_err(|e| CaError::Task(e.to_string()))?
+        };
+        if !matches {
+            return Err(CaError::Config(format!("replica {id}: the RSA key share does not match the cluster's key")));
+        }
+
+        let store = Store::open(&database).await?;
+        let loaded = store.load().await?;
+        let (policy_json, policy_hash) = match loaded.policy {
+            Some(stored) => stored,
+            None => {
+                let hash = sha256(initial_policy_json.as_bytes());
+                if policy_sha256(initial_policy_json.as_bytes()) != cluster.policy_sha256 {
+                    return Err(CaError::Config(
+                        "the policy file's SHA-256 is not the one the cluster description records".into(),
+                    ));
+                }
+                store.insert_initial_policy(&initial_policy_json, &hash).await?;
+                (initial_policy_json, hash)
+            }
+        };
+        let policy = Policy::parse(&policy_json).map_err(|e| CaError::Config(format!("policy: {e}")))?;
+        let log_size = loaded.leaf_hashes.len() as u64;
+        let tree = MerkleTree::from_leaf_hashes(loaded.leaf_hashes);
+
+        // Objects still to sign, with the shares already held: due for a request at once.
+        let mut signer = Signer::new(id, n, t, public.signature_len());
+        let now = Instant::now();
+        let due = now.checked_sub(resend_after).unwrap_or(now);
+        for object in store.unsigned_objects().await? {
+            let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), due);
+        }
+        for (hash, party, json) in store.pending_shares().await? {
+            let Ok(share) = serde_json::from_str::<SignatureShare>(&json) else {
+                tracing::warn!(party, "a stored signature share does not decode; ignored");
+                continue;
+            };
+            let party = usize::try_from(party).unwrap_or(usize::MAX);
+            let _ = signer.receive(party, hash, share);
+        }
+
+        let current = CurrentPolicy { policy: policy.clone(), json: policy_json, sha256: hex::encode(policy_hash) };
+        let (changes, _) = watch::channel(0);
+        let inner = Inner {
+            id,
+            public,
+            share,
+            issuer,
+            root_der,
+            crl_url,
+            resend_after,
+            store,
+            outbox,
+            machine: Mutex::new(Machine {
+                next_index: log_size,
+                next_crl_number: loaded.next_crl_number,
+                last_crl_update: loaded.last_crl_update,
+                policy,
+            }),
+            next_round: AtomicU64::new(loaded.next_round),
+            log_size: AtomicU64::new(log_size),
+            tree: RwLock::new(tree),
+            policy: RwLock::new(current),
+            signer: Mutex::new(signer),
+            changes,
+            poisoned: AtomicBool::new(false),
+            abandon_commit_of: AtomicU64::new(u64::MAX),
+        };
+        Ok(Ca { inner: Arc::new(inner) })
+    }
+
+    /// Closes the database (in-flight work should be finished first).
+    pub async fn close(&self) {
+        self.inner.store.close().await;
+    }
+
+    pub fn id(&self) -> PartyId {
+        self.inner.id
+    }
+
+    /// The first round not applied yet: the runtime's `resume_from`.
+    pub fn next_round(&self) -> u64 {
+        self.inner.next_round.load(Ordering::SeqCst)
+    }
+
+    /// Test hook: the commit of `round` is abandoned as if the process died just before it.
+    #[doc(hidden)]
+    pub fn abandon_commit_of(&self, round: u64) {
+        self.inner.abandon_commit_of.store(round, Ordering::SeqCst);
+    }
+
+    /// Applies one delivered round: every request becomes one log entry; certificates, CRLs and
+    /// the tree head it produces are then signed jointly. All of the round's effects and the new
+    /// round number are committed in one transaction. A round already applied is ignored (the
+    /// runtime may deliver it again after a restart); a later round than the next is an error.
+    pub async fn apply_round(&self, round: RoundInput) -> Result<RoundReport, CaError> {
+        let inner = &self.inner;
+        let mut machine = inner.machine.lock().await;
+        if inner.poisoned.load(Ordering::SeqCst) {
+            return Err(CaError::Poisoned);
+        }
+        let expected = inner.next_round.load(Ordering::SeqCst);
+        if round.round < expected {
+            let tree_size = inner.log_size.load(Ordering::SeqCst);
+            return Ok(RoundReport {
+                round: round.round,
+                already_applied: true,
+                entries: Vec::new(),
+                tree_size,
+                crl_number: None,
+            });
+        }
+        if round.round > expected {
+            return Err(CaError::RoundGap { expected, got: round.round });
+        }
+
+        // Reads first; nothing is changed until the commit.
+        let decoded = apply::decode_round(&round);
+        let mut known = inner.store.known(&apply::lookups(&decoded)).await?;
+        let ctx =
+            Context { issuer: &inner.issuer, crl_url: inner.crl_url.as_deref(), csr_limits: CsrLimits::default() };
+        let mut policy = machine.policy.clone();
+        let mut next_index = machine.next_index;
+        let applied = apply::apply_round(&ctx, &mut policy, &mut next_index, &mut known, &round, decoded)?;
+        let time = round.time / 1000;
+        let crl = self.crl_for(&machine, &applied, time).await?;
+        let next_crl_number = machine.next_crl_number + u64::from(crl.is_some());
+
+        let mut objects = Vec::new();
+        for applied in &applied {
+            if let Effect::Issued(issued) = &applied.effect {
+                objects.push(SigningObject {
+                    hash: sha256(&issued.tbs),
+                    kind: ObjectKind::Certificate,
+                    reference: applied.entry.log_index,
+                    message: issued.tbs.clone(),
+                });
+            }
+        }
+        if let Some(crl) = &crl {
+            objects.push(SigningObject {
+                hash: sha256(&crl.tbs),
+                kind: ObjectKind::Crl,
+                reference: crl.crl_number,
+                message: crl.tbs.clone(),
+            });
+        }
+
+        // From here on a failure leaves memory ahead of the database: the replica must restart.
+        let result = async {
+            let tree_head = if applied.is_empty() {
+                None
+            } else {
+                let mut tree = lock_write(&inner.tree);
+                for applied in &applied {
+                    tree.push_leaf_hash(applied.leaf_hash);
+                }
+                Some(TreeHead { tree_size: tree.len(), timestamp_ms: round.time, root: tree.root() })
+            };
+            if let Some(head) = &tree_head {
+                let message = head.signed_bytes().to_vec();
+                objects.push(SigningObject {
+                    hash: sha256(&message),
+                    kind: ObjectKind::TreeHead,
+                    reference: head.tree_size,
+                    message,
+                });
+            }
+            let write = RoundWrite {
+                round: round.round,
+                applied: &applied,
+                tree_head,
+                crl: crl.clone(),
+                next_crl_number,
+                objects: &objects,
+            };
+            let abandon = inner.abandon_commit_of.load(Ordering::SeqCst) == round.round;
+            inner.store.commit_round(&write, abandon).await?;
+            if abandon {
+                return Err(CaError::Abandoned(round.round));
+            }
+            Ok(tree_head)
+        }
+        .await;
+        let tree_head = match result {
+            Ok(head) => head,
+            Err(error) => {
+                inner.poisoned.store(true, Ordering::SeqCst);
+                return Err(error);
+            }
+        };
+
+        machine.next_index = next_index;
+        machine.next_crl_number = next_crl_number;
+        if let Some(crl) = &crl {
+            machine.last_crl_update = Some(crl.this_update);
+        }
+        for applied in &applied {
+            if let Effect::PolicyChanged(new) = &applied.effect {
+                *lock_write(&inner.policy) = CurrentPolicy {
+                    policy: new.policy.clone(),
+                    json: new.json.clone(),
+                    sha256: hex::encode(new.sha256),
+                };
+            }
+        }
+        machine.policy = policy;
+        let tree_size = tree_head.map_or(inner.log_size.load(Ordering::SeqCst), |head| head.tree_size);
+        inner.log_size.store(tree_size, Ordering::SeqCst);
+        inner.next_round.store(round.round + 1, Ordering::SeqCst);
+        drop(machine);
+        inner.changes.send_modify(|n| *n += 1);
+
+        let report = RoundReport {
+            round: round.round,
+            already_applied: false,
+            entries: applied
+                .iter()
+                .map(|a| EntrySummary {
+                    log_index: a.entry.log_index,
+                    kind: a.entry.body.kind(),
+                    serial: match &a.effect {
+                        Effect::Issued(issued) => Some(issued.serial.clone()),
+                        Effect::Revoked(revocation) => Some(revocation.serial.clone()),
+                        _ => None,
+                    },
+                    refusal: a.refusal.as_ref().map(|(code, _)| *code),
+                })
+                .collect(),
+            tree_size,
+            crl_number: crl.as_ref().map(|c| c.crl_number),
+        };
+        // Signing is best effort from here: a failure is retried by `tick`, never undoes the
+        // committed round.
+        if let Err(error) = self.start_signing(objects).await {
+            tracing::warn!(round = round.round, %error, "signing the round's objects failed; will retry");
+        }
+        Ok(report)
+    }
+
+    /// The CRL a round issues, if it issues one: after a revocation, on the first round ever,
+    /// and when the last CRL is [`CRL_REFRESH`] old.
+    async fn crl_for(&self, machine: &Machine, applied: &[Applied], time: u64) -> Result<Option<CrlRow>, CaError> {
+        let revocations: Vec<RevokedEntry> = applied
+            .iter()
+            .filter_map(|a| match &a.effect {
+                Effect::Revoked(r) => {
+                    Some(RevokedEntry { serial: r.serial.clone(), revoked_at: r.revoked_at, reason: r.reason })
+                }
+                _ => None,
+            })
+            .collect();
+        let stale = machine.last_crl_update.is_none_or(|last| time >= last.saturating_add(CRL_REFRESH));
+        if revocations.is_empty() && !stale {
+            return Ok(None);
+        }
+        let mut revoked = Vec::new();
+        for row in self.inner.store.revoked().await? {
+            let reason = RevocationReason::from_code(row.reason_code)
+                .ok_or_else(|| StoreError::Corrupt(format!("revocation reason {}", row.reason_code)))?;
+            revoked.push(RevokedEntry { serial: row.serial, revoked_at: row.revoked_at, reason });
+        }
+        revoked.extend(revocations);
+        let contents = CrlContents {
+            crl_number: machine.next_crl_number,
+            this_update: time,
+            next_update: time + CRL_VALIDITY,
+            revoked,
+        };
+        let tbs = crl::tbs_crl(&self.inner.issuer, &contents)?;
+        Ok(Some(CrlRow {
+            crl_number: contents.crl_number,
+            this_update: contents.this_update,
+            next_update: contents.next_update,
+            tbs,
+        }))
+    }
+
+    // ---- joint signing ----
+
+    /// Registers new objects, computes and sends this replica's shares, and combines what can be.
+    async fn start_signing(&self, objects: Vec<SigningObject>) -> Result<(), CaError> {
+        let now = Instant::now();
+        let mut early = Vec::new();
+        let mut own = Vec::new();
+        {
+            let mut signer = self.inner.signer.lock().await;
+            for object in objects {
+                let message = Arc::new(object.message);
+                for (party, share) in
+                    signer.add_object(object.hash, object.kind, object.reference, message.clone(), now)
+                {
+                    early.push((object.hash, party as u64, share_json(&share)));
+                }
+                own.push((object.hash, message, false));
+            }
+        }
+        self.inner.store.put_shares(&early).await?;
+        self.compute_own(own, None).await?;
+        self.run_combines().await
+    }
+
+    /// Computes this replica's shares off the async threads, spread over the cores.
+    async fn compute_shares(
+        &self,
+        jobs: Vec<(Hash, Arc<Vec<u8>>, bool)>,
+    ) -> Result<Vec<(Hash, SignatureShare)>, CaError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
+        let per_worker = jobs.len().div_ceil(workers);
+        let mut handles = Vec::new();
+        for chunk in jobs.chunks(per_worker) {
+            let chunk = chunk.to_vec();
+            let (share, public) = (self.inner.share.clone(), self.inner.public.clone());
+            handles.push(tokio::task::spawn_blocking(move || {
+                chunk
+                    .into_iter()
+                    .map(|(hash, message, with_proof)| {
+                        let computed = if with_proof {
+                            share.sign_with_proof(&public, &message, &mut OsRng)
+                        } else {
+                            share.sign(&public, &message)
+                        };
+                        (hash, computed)
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for handle in handles {
+            out.extend(handle.await.map_err(|e| CaError::Task(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Computes own shares, keeps them, and sends them to `to` (`None`: everyone).
+    async fn compute_own(&self, jobs: Vec<(Hash, Arc<Vec<u8>>, bool)>, to: Option<PartyId>) -> Result<(), CaError> {
+        let computed = self.compute_shares(jobs).await?;
+        if computed.is_empty() {
+            return Ok(());
+        }
+        let mut stored = Vec::new();
+        let mut outgoing = Vec::new();
+        {
+            let mut signer = self.inner.signer.lock().await;
+            for (hash, share) in computed {
+                if signer.receive(self.inner.id, hash, share.clone()) == Received::Stored {
+                    stored.push((hash, self.inner.id as u64, share_json(&share)));
+                }
+                outgoing.push(HashedShare { hash, share });
+            }
+        }
+        self.inner.store.put_shares(&stored).await?;
+        for message in signing::chunked(&outgoing, |shares| SigningMessage::Shares { shares }) {
+            self.inner.outbox.send(to, message.encode());
+        }
+        Ok(())
+    }
+
+    /// Runs every combination that is ready, until none is.
+    async fn run_combines(&self) -> Result<(), CaError> {
+        loop {
+            let jobs = self.inner.signer.lock().await.take_ready();
+            if jobs.is_empty() {
+                return Ok(());
+            }
+            let public = self.inner.public.clone();
+            let results = tokio::task::spawn_blocking(move || {
+                jobs.into_iter()
+                    .map(|job| {
+                        let result = public.combine(&job.message, &job.shares);
+                        (job, result)
+                    })
+                    .collect::<Vec<(CombineJob, _)>>()
+            })
+            .await
+            .map_err(|e| CaError::Task(e.to_string()))?;
+
+            let mut finished: Vec<(Hash, Pending, Vec<u8>)> = Vec::new();
+            let mut forget = Vec::new();
+            let mut need_proofs = Vec::new();
+            let own_with_proof;
+            {
+                let mut signer = self.inner.signer.lock().await;
+                for (job, result) in results {
+                    match result {
+                        Ok(combined) => {
+                            if !combined.faulty.is_empty() {
+                                tracing::warn!(faulty = ?combined.faulty, "invalid signature shares attributed");
+                            }
+                            if let Some(pending) = signer.finished(&job.hash, &combined.faulty) {
+                                finished.push((job.hash, pending, combined.value));
+                            }
+                        }
+                        Err(CombineError::NotEnoughShares { .. }) => signer.not_enough(&job.hash, job.version),
+                        Err(CombineError::NotEnoughValidShares { faulty, .. }) => {
+                            if !faulty.is_empty() {
+                                tracing::warn!(?faulty, "invalid signature shares attributed");
+                            }
+                            let (newly, forgotten) = signer.failed(&job.hash, job.version, &faulty);
+                            forget.extend(forgotten.into_iter().map(|party| (job.hash, party as u64)));
+                            if newly {
+                                need_proofs.push(job.hash);
+                            }
+                        }
+                    }
+                }
+                own_with_proof = signer.missing_own().into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
+            }
+            for (hash, pending, signature) in finished {
+                self.store_signature(hash, &pending, &signature).await?;
+            }
+            self.inner.store.delete_shares(&forget).await?;
+            if !need_proofs.is_empty() {
+                for message in
+                    signing::chunked(&need_proofs, |hashes| SigningMessage::Request { hashes, with_proof: true })
+                {
+                    self.inner.outbox.send(None, message.encode());
+                }
+            }
+            if !own_with_proof.is_empty() {
+                self.compute_own(own_with_proof, None).await?;
+            }
+        }
+    }
+
+    /// Stores a signature and what it completes.
+    async fn store_signature(&self, hash: Hash, pending: &Pending, signature: &[u8]) -> Result<(), CaError> {
+        let assembled = match pending.kind {
+            ObjectKind::Certificate => Some(certificate::assemble(&pending.message, signature)?),
+            ObjectKind::Crl => Some(crl::assemble_crl(&pending.message, signature)?),
+            ObjectKind::TreeHead => None,
+        };
+        let object = SigningObject { hash, kind: pending.kind, reference: pending.reference, message: Vec::new() };
+        self.inner.store.finish_signature(&object, signature, assembled.as_deref()).await?;
+        self.inner.changes.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Handles a message from a peer's state machine. Malformed messages and invalid content are
+    /// counted against the sender, never an error: only local failures (the database) are.
+    pub async fn handle_message(&self, from: PartyId, payload: &[u8]) -> Result<(), CaError> {
+        if from == self.inner.id || from >= self.inner.public.parties() {
+            return Ok(());
+        }
+        let message = match SigningMessage::decode(payload) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(peer = from, %error, "undecodable signing message");
+                self.inner.signer.lock().await.malformed_message(from);
+                return Ok(());
+            }
+        };
+        match message {
+            SigningMessage::Shares { shares } => {
+                let mut stored = Vec::new();
+                {
+                    let mut signer = self.inner.signer.lock().await;
+                    for HashedShare { hash, share } in shares {
+                        let json = share_json(&share);
+                        if signer.receive(from, hash, share) == Received::Stored {
+                            stored.push((hash, from as u64, json));
+                        }
+                    }
+                }
+                self.inner.store.put_shares(&stored).await?;
+                self.run_combines().await
+            }
+            SigningMessage::Request { hashes, with_proof } => self.answer(from, hashes, with_proof).await,
+            SigningMessage::Signatures { signatures } => self.receive_signatures(from, signatures).await,
+        }
+    }
+
+    /// Answers a peer's request with this replica's shares, or with signatures already combined.
+    async fn answer(&self, from: PartyId, hashes: Vec<Hash>, with_proof: bool) -> Result<(), CaError> {
+        let mut shares = Vec::new();
+        let mut compute = Vec::new();
+        let mut elsewhere = Vec::new();
+        {
+            let signer = self.inner.signer.lock().await;
+            for hash in hashes {
+                match signer.get(&hash) {
+                    Some(pending) => match signer.own_share(&hash) {
+                        Some(share) if !with_proof || share.proof.is_some() => {
+                            shares.push(HashedShare { hash, share: share.clone() })
+                        }
+                        // Computed once (a proof replaces the plain share), so repeated requests
+                        // cost nothing more.
+                        _ => compute.push((hash, pending.message.clone(), with_proof)),
+                    },
+                    None => elsewhere.push(hash),
+                }
+            }
+        }
+        for message in signing::chunked(&shares, |shares| SigningMessage::Shares { shares }) {
+            self.inner.outbox.send(Some(from), message.encode());
+        }
+        self.compute_own(compute, Some(from)).await?;
+        let mut signatures = Vec::new();
+        for hash in elsewhere {
+            // Unknown here (this replica is behind): the peer will ask again.
+            if let Some(signature) = self.inner.store.signature(&hash).await? {
+                signatures.push(HashedSignature { hash, signature });
+            }
+        }
+        for message in signing::chunked(&signatures, |signatures| SigningMessage::Signatures { signatures }) {
+            self.inner.outbox.send(Some(from), message.encode());
+        }
+        self.run_combines().await
+    }
+
+    /// Takes signatures a peer combined: each is checked under the root key before it is kept.
+    async fn receive_signatures(&self, from: PartyId, signatures: Vec<HashedSignature>) -> Result<(), CaError> {
+        let candidates: Vec<(Hash, Arc<Vec<u8>>, Vec<u8>)> = {
+            let signer = self.inner.signer.lock().await;
+            signatures
+                .into_iter()
+                .filter_map(|s| signer.get(&s.hash).map(|p| (s.hash, p.message.clone(), s.signature)))
+                .collect()
+        };
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let public = self.inner.public.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            candidates
+                .into_iter()
+                .map(|(hash, message, signature)| {
+                    let valid = public.verify(&message, &signature);
+                    (hash, valid, signature)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| CaError::Task(e.to_string()))?;
+        for (hash, valid, signature) in checked {
+            let pending = {
+                let mut signer = self.inner.signer.lock().await;
+                if !valid {
+                    tracing::warn!(peer = from, "a peer sent a signature that does not verify");
+                    signer.invalid_signature(from);
+                    continue;
+                }
+                signer.finished(&hash, &[])
+            };
+            if let Some(pending) = pending {
+                self.store_signature(hash, &pending, &signature).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic work: computes own shares still missing (after a restart), asks the peers again
+    /// for shares on objects that have waited [`CaConfig::resend_after`], and combines.
+    pub async fn tick(&self) -> Result<(), CaError> {
+        let missing = self.inner.signer.lock().await.missing_own();
+        self.compute_own(missing, None).await?;
+        let now = Instant::now();
+        let due = now.checked_sub(self.inner.resend_after).unwrap_or(now);
+        let (plain, proven) = self.inner.signer.lock().await.due_requests(due, now);
+        for (hashes, with_proof) in [(plain, false), (proven, true)] {
+            for message in signing::chunked(&hashes, |hashes| SigningMessage::Request { hashes, with_proof }) {
+                self.inner.outbox.send(None, message.encode());
+            }
+        }
+        self.run_combines().await
+    }
+
+    // ---- queries ----
+
+    /// What applying `payload` as the next request would do now, without applying it: `Ok` with
+    /// the entry kind it would produce, or its refusal. Advisory only (the policy or the log may
+    /// change before the request is ordered, and the real time will be the round's): the HTTP
+    /// layer uses it to answer a request that is bound to be refused with a clear 4xx at once,
+    /// with the same checks and codes apply uses. `time_ms` is the local clock.
+    pub async fn precheck(
+        &self,
+        payload: &[u8],
+        time_ms: u64,
+    ) -> Result<Result<EntryKind, (RefusalCode, String)>, CaError> {
+        let round = RoundInput {
+            round: self.next_round(),
+            time: time_ms,
+            seed: [0; 32],
+            requests: vec![crate::apply::RequestInput {
+                digest: [0; 32],
+                sealed: false,
+                payload: Some(payload.to_vec()),
+            }],
+        };
+        let decoded = apply::decode_round(&round);
+        let mut known = self.inner.store.known(&apply::lookups(&decoded)).await?;
+        let ctx = Context {
+            issuer: &self.inner.issuer,
+            crl_url: self.inner.crl_url.as_deref(),
+            csr_limits: CsrLimits::default(),
+        };
+        let mut policy = lock_read(&self.inner.policy).policy.clone();
+        let mut next_index = self.log_size();
+        let applied = apply::apply_round(&ctx, &mut policy, &mut next_index, &mut known, &round, decoded)?;
+        Ok(match applied.into_iter().next() {
+            Some(Applied { refusal: Some(refusal), .. }) => Err(refusal),
+            Some(applied) => Ok(applied.entry.body.kind()),
+            None => Err((RefusalCode::Undecodable, "no request".into())),
+        })
+    }
+
+    /// A receiver that changes after every applied round and every completed signature: the
+    /// HTTP layer waits on it for a request's certificate.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The root certificate, DER.
+    pub fn root_der(&self) -> &[u8] {
+        &self.inner.root_der
+    }
+
+    pub fn root_pem(&self) -> String {
+        pem("CERTIFICATE", &self.inner.root_der)
+    }
+
+    pub fn current_policy(&self) -> CurrentPolicy {
+        lock_read(&self.inner.policy).clone()
+    }
+
+    /// The certificate with this serial (big-endian bytes, no leading zeros), signed or not.
+    pub async fn certificate(&self, serial: &[u8]) -> Result<Option<CertificateRow>, CaError> {
+        Ok(self.inner.store.certificate(serial).await?)
+    }
+
+    /// The certificate and the root, PEM (`application/pem-certificate-chain`), once signed.
+    pub async fn certificate_chain_pem(&self, serial: &[u8]) -> Result<Option<String>, CaError> {
+        let Some(der) = self.inner.store.certificate(serial).await?.and_then(|c| c.der) else {
+            return Ok(None);
+        };
+        Ok(Some(format!("{}{}", pem("CERTIFICATE", &der), self.root_pem())))
+    }
+
+    /// Certificates in issuance order after log index `after`, at most `limit` (capped at
+    /// [`MAX_PAGE`]).
+    pub async fn certificates(&self, after: Option<u64>, limit: u64) -> Result<Vec<CertificateRow>, CaError> {
+        let limit = u32::try_from(limit.min(MAX_PAGE)).unwrap_or(1000);
+        Ok(self.inner.store.certificates(after, limit).await?)
+    }
+
+    /// The outcome of the request with this digest (the runtime's request id), once applied.
+    pub async fn request_status(&self, digest: &[u8; 32]) -> Result<Option<RequestStatus>, CaError> {
+        let Some(entry) = self.inner.store.entry_for_request(digest).await? else {
+            return Ok(None);
+        };
+        let certificate_ready = match (&entry.kind, &entry.serial) {
+            (EntryKind::Issued, Some(serial)) => {
+                self.inner.store.certificate(serial).await?.is_some_and(|c| c.der.is_some())
+            }
+            _ => false,
+        };
+        Ok(Some(RequestStatus {
+            log_index: entry.log_index,
+            round: entry.round,
+            kind: entry.kind,
+            serial: entry.serial,
+            refusal_code: entry.refusal_code,
+            refusal_message: entry.refusal_message,
+            certificate_ready,
+        }))
+    }
+
+    /// The newest signed tree head.
+    pub async fn latest_tree_head(&self) -> Result<Option<SignedTreeHead>, CaError> {
+        Ok(self.inner.store.latest_signed_tree_head().await?.and_then(|TreeHeadRow { head, signature, .. }| {
+            signature.map(|signature| SignedTreeHead { head, signature })
+        }))
+    }
+
+    /// Every tree head, oldest first (unsigned ones without a signature).
+    pub async fn tree_heads(&self) -> Result<Vec<TreeHeadRow>, CaError> {
+        Ok(self.inner.store.tree_heads().await?)
+    }
+
+    /// Entries `start..=end` (inclusive, as RFC 6962's get-entries), at most [`MAX_PAGE`].
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<EntryRow>, CaError> {
+        if end < start {
+            return Ok(Vec::new());
+        }
+        let end = end.min(start.saturating_add(MAX_PAGE - 1));
+        Ok(self.inner.store.entries(start, end).await?)
+    }
+
+    /// Entries committed so far.
+    pub fn log_size(&self) -> u64 {
+        self.inner.log_size.load(Ordering::SeqCst)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), CaError> {
+        let len = self.log_size();
+        if size > len { Err(CaError::SizeBeyondLog { size, len }) } else { Ok(()) }
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `tree_size` leaves.
+    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof, CaError> {
+        self.check_size(tree_size)?;
+        let tree = lock_read(&self.inner.tree);
+        let path = tree.inclusion_proof(index, tree_size)?;
+        let leaf_hash = tree.leaf_hash(index).ok_or(TreeError::IndexBeyondSize { index, size: tree_size })?;
+        Ok(InclusionProof { leaf_index: index, tree_size, leaf_hash, path })
+    }
+
+    /// The inclusion proof of the first leaf with this hash, if the log has one below
+    /// `tree_size`.
+    pub async fn inclusion_proof_by_hash(
+        &self,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<InclusionProof>, CaError> {
+        match self.inner.store.index_of_leaf(leaf_hash).await? {
+            Some(index) if index < tree_size => self.inclusion_proof(index, tree_size).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The consistency proof between the trees of `first` and `second` leaves.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, CaError> {
+        self.check_size(second)?;
+        Ok(lock_read(&self.inner.tree).consistency_proof(first, second)?)
+    }
+
+    /// The newest signed CRL, DER.
+    pub async fn current_crl(&self) -> Result<Option<Vec<u8>>, CaError> {
+        Ok(self.inner.store.latest_signed_crl().await?.and_then(|crl| crl.der))
+    }
+
+    /// Every CRL, oldest first (unsigned ones without DER).
+    pub async fn crls(&self) -> Result<Vec<crate::store::StoredCrl>, CaError> {
+        Ok(self.inner.store.crls().await?)
+    }
+
+    pub async fn metrics(&self) -> Result<CaMetrics, CaError> {
+        let counts = self.inner.store.counts().await?;
+        let signer = self.inner.signer.lock().await;
+        Ok(CaMetrics {
+            next_round: self.next_round(),
+            log_size: self.log_size(),
+            counts,
+            pending_signatures: signer.pending().len(),
+            signatures_completed: signer.signed_count(),
+            faults: signer.faults().to_vec(),
+        })
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).expect("PEM of in-memory bytes")
+}

@@ -1,0 +1,620 @@
+//! Joint signing with the threshold root key: the messages replicas exchange, and the bookkeeping
+//! of each object still to be signed (a certificate's TBS, a CRL's TBS, a tree head).
+//!
+//! Protocol (best effort on the wire; every step may be repeated):
+//! 1. After applying a round, each replica computes its share on every new object (no proof:
+//!    a proof costs about 3.4 times the share) and sends [`SigningMessage::Shares`] to all.
+//! 2. A replica keeps the shares it receives; once `t + 1` parties not yet caught cheating have
+//!    given one, it combines them ([`threshold::rsa::ThresholdRsaPublic::combine`]), which checks the result with
+//!    one public exponentiation. Every replica thus stores the same signature (PKCS#1 v1.5 is
+//!    deterministic).
+//! 3. If a combination fails, it asks everyone for shares with proofs
+//!    ([`SigningMessage::Request`] with `with_proof`), adds a proof to its own share, and combines
+//!    again; shares with invalid proofs (and parties that sent two different shares for one
+//!    object: honest shares are deterministic) are attributed to their sender, counted, and
+//!    excluded; such parties' shares are used last from then on.
+//! 4. Periodically ([`crate::ca::Ca::tick`]) a replica asks its peers again for what it still
+//!    misses. A peer answers with its share or, if it already holds the signature,
+//!    [`SigningMessage::Signatures`] (checked with the root key: one cheap verification).
+//!    So a replica that restarted or was cut off still ends with every object signed.
+//!
+//! The bookkeeping here does no I/O and no heavy arithmetic: [`crate::ca::Ca`] stores what it
+//! returns and runs the share computations and combinations on the blocking pool.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use threshold::PartyId;
+use threshold::encoding::{hex_array, hex_bytes};
+use threshold::rsa::SignatureShare;
+
+use crate::merkle::Hash;
+
+/// At most this many items in one message: keeps every message far below the runtime's frame
+/// limit (a 4096-bit share with its proof is under 3 KB of JSON).
+pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
+/// Shares for objects this replica does not know yet (a peer is ahead) are kept, up to this
+/// many; beyond, the oldest are dropped (the periodic requests recover them).
+pub const MAX_EARLY_SHARES: usize = 16_384;
+/// Objects signed recently, remembered so that late shares for them are ignored cheaply.
+const RECENTLY_SIGNED: usize = 16_384;
+
+/// What is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    Certificate,
+    Crl,
+    TreeHead,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Certificate => "certificate",
+            ObjectKind::Crl => "crl",
+            ObjectKind::TreeHead => "tree_head",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ObjectKind {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        [ObjectKind::Certificate, ObjectKind::Crl, ObjectKind::TreeHead]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or(())
+    }
+}
+
+/// A share on the object whose signed bytes hash to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashedShare {
+    #[serde(with = "hex_array")]
+    pub hash: Hash,
+    pub share: SignatureShare,
+}
+
+/// A combined signature on the object whose signed bytes hash to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashedSignature {
+    #[serde(with = "hex_array")]
+    pub hash: Hash,
+    #[serde(with = "hex_bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// What replicas' CA state machines send each other (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SigningMessage {
+    /// The sender's own shares.
+    Shares { shares: Vec<HashedShare> },
+    /// "Send me your shares on these" (with proofs if asked).
+    Request {
+        #[serde(with = "hash_list")]
+        hashes: Vec<Hash>,
+        with_proof: bool,
+    },
+    /// Signatures the sender already combined.
+    Signatures { signatures: Vec<HashedSignature> },
+}
+
+mod hash_list {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    use crate::merkle::Hash;
+
+    pub fn serialize<S: Serializer>(hashes: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(hashes.len()))?;
+        for hash in hashes {
+            seq.serialize_element(&hex::encode(hash))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|text| {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(text, &mut hash).map_err(serde::de::Error::custom)?;
+                Ok(hash)
+            })
+            .collect()
+    }
+}
+
+/// Why a peer's message was not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("not a signing message: {0}")]
+    Malformed(String),
+    #[error("{0} items in one message; at most {MAX_ITEMS_PER_MESSAGE} are accepted")]
+    TooManyItems(usize),
+}
+
+impl SigningMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("in-memory JSON serialisation")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SigningMessage, MessageError> {
+        let message: SigningMessage =
+            serde_json::from_slice(bytes).map_err(|e| MessageError::Malformed(e.to_string()))?;
+        let items = match &message {
+            SigningMessage::Shares { shares } => shares.len(),
+            SigningMessage::Request { hashes, .. } => hashes.len(),
+            SigningMessage::Signatures { signatures } => signatures.len(),
+        };
+        if items > MAX_ITEMS_PER_MESSAGE {
+            return Err(MessageError::TooManyItems(items));
+        }
+        Ok(message)
+    }
+}
+
+/// Splits items into messages of at most [`MAX_ITEMS_PER_MESSAGE`].
+pub fn chunked<T: Clone>(items: &[T], make: impl Fn(Vec<T>) -> SigningMessage) -> Vec<SigningMessage> {
+    items.chunks(MAX_ITEMS_PER_MESSAGE).map(|chunk| make(chunk.to_vec())).collect()
+}
+
+/// Faults attributed to one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartyFaults {
+    /// Shares that failed their proof or were malformed.
+    pub invalid_shares: u64,
+    /// Two different shares for one object.
+    pub equivocations: u64,
+    /// Shares naming another party than the sender.
+    pub impersonations: u64,
+    /// Undecodable or oversized messages.
+    pub malformed_messages: u64,
+    /// Combined signatures that did not verify.
+    pub invalid_signatures: u64,
+}
+
+impl PartyFaults {
+    pub fn total(&self) -> u64 {
+        self.invalid_shares
+            + self.equivocations
+            + self.impersonations
+            + self.malformed_messages
+            + self.invalid_signatures
+    }
+}
+
+/// An object waiting for its signature.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub kind: ObjectKind,
+    pub reference: u64,
+    pub message: Arc<Vec<u8>>,
+    pub shares: BTreeMap<PartyId, SignatureShare>,
+    /// Parties caught cheating on this object: their shares are not taken again.
+    pub excluded: BTreeSet<PartyId>,
+    /// A combination failed: shares now need proofs.
+    pub proofs_requested: bool,
+    /// A combination is running on the blocking pool.
+    pub combining: bool,
+    /// Bumped on every change of `shares`; a failed combination is retried only after a change.
+    pub version: u64,
+    pub failed_version: Option<u64>,
+    /// When peers were last asked for their shares.
+    pub last_request: Instant,
+}
+
+/// A combination to run.
+#[derive(Debug, Clone)]
+pub struct CombineJob {
+    pub hash: Hash,
+    pub message: Arc<Vec<u8>>,
+    /// Parties not caught cheating first, then by party id: the first `t + 1` are tried.
+    pub shares: Vec<SignatureShare>,
+    pub version: u64,
+}
+
+/// What happened to a received share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// New or better (now with a proof): store it.
+    Stored,
+    /// Already held.
+    Duplicate,
+    /// For an object this replica does not know yet: kept in memory for when it does.
+    Early,
+    /// For an object already signed.
+    Late,
+    /// The sender was caught cheating; its share is dropped.
+    Fault,
+}
+
+/// The signing bookkeeping of one replica.
+#[derive(Debug)]
+pub struct Signer {
+    me: PartyId,
+    parties: usize,
+    threshold: usize,
+    /// The length of every share value (the modulus length).
+    share_len: usize,
+    pending: BTreeMap<Hash, Pending>,
+    early: BTreeMap<Hash, Vec<(PartyId, SignatureShare)>>,
+    early_order: VecDeque<Hash>,
+    early_count: usize,
+    recent: HashSet<Hash>,
+    recent_order: VecDeque<Hash>,
+    faults: Vec<PartyFaults>,
+    signed: u64,
+}
+
+impl Signer {
+    pub fn new(me: PartyId, parties: usize, threshold: usize, share_len: usize) -> Signer {
+        Signer {
+            me,
+            parties,
+            threshold,
+            share_len,
+            pending: BTreeMap::new(),
+            early: BTreeMap::new(),
+            early_order: VecDeque::new(),
+            early_count: 0,
+            recent: HashSet::new(),
+            recent_order: VecDeque::new(),
+            faults: vec![PartyFaults::default(); parties],
+            signed: 0,
+        }
+    }
+
+    pub fn pending(&self) -> &BTreeMap<Hash, Pending> {
+        &self.pending
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<&Pending> {
+        self.pending.get(hash)
+    }
+
+    pub fn faults(&self) -> &[PartyFaults] {
+        &self.faults
+    }
+
+    /// Signatures combined (or received) since start.
+    pub fn signed_count(&self) -> u64 {
+        self.signed
+    }
+
+    fn fault(&mut self, party: PartyId, record: impl FnOnce(&mut PartyFaults)) {
+        if let Some(faults) = self.faults.get_mut(party) {
+            record(faults);
+        }
+    }
+
+    pub fn malformed_message(&mut self, from: PartyId) {
+        self.fault(from, |f| f.malformed_messages += 1);
+    }
+
+    pub fn invalid_signature(&mut self, from: PartyId) {
+        self.fault(from, |f| f.invalid_signatures += 1);
+    }
+
+    /// Registers an object to sign; returns the early shares for it that are now to be stored.
+    pub fn add_object(
+        &mut self,
+        hash: Hash,
+        kind: ObjectKind,
+        reference: u64,
+        message: Arc<Vec<u8>>,
+        now: Instant,
+    ) -> Vec<(PartyId, SignatureShare)> {
+        if self.pending.contains_key(&hash) || self.recent.contains(&hash) {
+            return Vec::new();
+        }
+        self.pending.insert(
+            hash,
+            Pending {
+                kind,
+                reference,
+                message,
+                shares: BTreeMap::new(),
+                excluded: BTreeSet::new(),
+                proofs_requested: false,
+                combining: false,
+                version: 0,
+                failed_version: None,
+                last_request: now,
+            },
+        );
+        let mut stored = Vec::new();
+        if let Some(early) = self.early.remove(&hash) {
+            self.early_count -= early.len();
+            for (party, share) in early {
+                if self.receive(party, hash, share.clone()) == Received::Stored {
+                    stored.push((party, share));
+                }
+            }
+        }
+        stored
+    }
+
+    /// Takes a share from `from` (this replica's own shares come through here too).
+    pub fn receive(&mut self, from: PartyId, hash: Hash, share: SignatureShare) -> Received {
+        if from >= self.parties {
+            return Received::Fault;
+        }
+        if share.id != from {
+            // Links are authenticated: a share naming another party is this sender's doing.
+            self.fault(from, |f| f.impersonations += 1);
+            return Received::Fault;
+        }
+        if share.value.len() != self.share_len {
+            // Cannot be a share at all; no need to wait for a combination to find out.
+            self.fault(from, |f| f.invalid_shares += 1);
+            return Received::Fault;
+        }
+        if self.recent.contains(&hash) {
+            return Received::Late;
+        }
+        let Some(pending) = self.pending.get_mut(&hash) else {
+            self.keep_early(from, hash, share);
+            return Received::Early;
+        };
+        if pending.excluded.contains(&from) {
+            return Received::Fault;
+        }
+        #[allow(clippy::collapsible_match)] // Clearer as two steps: same value, then whether it adds a proof.
+        match pending.shares.get(&from) {
+            None => {}
+            // The same value again; only a proof where there was none improves on it.
+            Some(held) if held.value == share.value => {
+                if held.proof.is_some() || share.proof.is_none() {
+                    return Received::Duplicate;
+                }
+            }
+            Some(_) => {
+                // Honest shares are deterministic: two values mean one of them is forged.
+                pending.shares.remove(&from);
+                pending.excluded.insert(from);
+                pending.version += 1;
+                self.fault(from, |f| f.equivocations += 1);
+                return Received::Fault;
+            }
+        }
+        pending.shares.insert(from, share);
+        pending.version += 1;
+        Received::Stored
+    }
+
+    fn keep_early(&mut self, from: PartyId, hash: Hash, share: SignatureShare) {
+        let list = self.early.entry(hash).or_default();
+        if list.iter().any(|(party, _)| *party == from) {
+            return;
+        }
+        if list.is_empty() {
+            self.early_order.push_back(hash);
+        }
+        list.push((from, share));
+        self.early_count += 1;
+        while self.early_count > MAX_EARLY_SHARES {
+            let Some(oldest) = self.early_order.pop_front() else { break };
+            if let Some(dropped) = self.early.remove(&oldest) {
+                self.early_count -= dropped.len();
+            }
+        }
+    }
+
+    /// Combinations that can run now: objects with `t + 1` shares from parties not caught
+    /// cheating, whose share set changed since the last failure. They are marked as running.
+    pub fn take_ready(&mut self) -> Vec<CombineJob> {
+        let needed = self.threshold + 1;
+        let faults = &self.faults;
+        let mut jobs = Vec::new();
+        for (hash, pending) in self.pending.iter_mut() {
+            if pending.combining || pending.failed_version == Some(pending.version) {
+                continue;
+            }
+            let trusted = pending.shares.keys().filter(|party| faults[**party].total() == 0).count();
+            let ready = trusted >= needed || (pending.proofs_requested && pending.shares.len() >= needed);
+            if !ready {
+                continue;
+            }
+            let mut shares: Vec<SignatureShare> = pending.shares.values().cloned().collect();
+            // Parties caught cheating before go last, so the optimistic path avoids them.
+            shares.sort_by_key(|share| (faults[share.id].total() > 0, share.id));
+            pending.combining = true;
+            jobs.push(CombineJob { hash: *hash, message: pending.message.clone(), shares, version: pending.version });
+        }
+        jobs
+    }
+
+    /// A combination succeeded (or a peer's signature verified): the object is done. Returns it.
+    /// `faulty` are parties whose shares the combination found invalid.
+    pub fn finished(&mut self, hash: &Hash, faulty: &[PartyId]) -> Option<Pending> {
+        for party in faulty {
+            self.fault(*party, |f| f.invalid_shares += 1);
+        }
+        let pending = self.pending.remove(hash)?;
+        self.signed += 1;
+        self.recent.insert(*hash);
+        self.recent_order.push_back(*hash);
+        while self.recent_order.len() > RECENTLY_SIGNED {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
+            }
+        }
+        Some(pending)
+    }
+
+    /// A combination found too few shares (more may come).
+    pub fn not_enough(&mut self, hash: &Hash, version: u64) {
+        if let Some(pending) = self.pending.get_mut(hash) {
+            pending.combining = false;
+            pending.failed_version = Some(version);
+        }
+    }
+
+    /// A combination failed: excludes and counts the `faulty` parties and switches the object to
+    /// proven shares. Returns whether proofs were newly requested (so the caller asks the peers
+    /// and proves its own share) and the shares it must forget.
+    pub fn failed(&mut self, hash: &Hash, version: u64, faulty: &[PartyId]) -> (bool, Vec<PartyId>) {
+        for party in faulty {
+            self.fault(*party, |f| f.invalid_shares += 1);
+        }
+        let Some(pending) = self.pending.get_mut(hash) else {
+            return (false, Vec::new());
+        };
+        pending.combining = false;
+        let mut forgotten = Vec::new();
+        for party in faulty {
+            if pending.shares.remove(party).is_some() {
+                forgotten.push(*party);
+            }
+            pending.excluded.insert(*party);
+        }
+        if forgotten.is_empty() {
+            pending.failed_version = Some(version);
+        } else {
+            pending.version += 1;
+        }
+        let newly = !pending.proofs_requested;
+        pending.proofs_requested = true;
+        (newly, forgotten)
+    }
+
+    /// Whether this replica's own share on `hash` is held (and with a proof, if proofs are
+    /// requested).
+    pub fn own_share(&self, hash: &Hash) -> Option<&SignatureShare> {
+        self.pending.get(hash).and_then(|p| p.shares.get(&self.me))
+    }
+
+    /// Objects whose peers should be asked again (last asked before `due`); marks them asked.
+    pub fn due_requests(&mut self, due: Instant, now: Instant) -> (Vec<Hash>, Vec<Hash>) {
+        let (mut plain, mut proven) = (Vec::new(), Vec::new());
+        for (hash, pending) in self.pending.iter_mut() {
+            if pending.last_request <= due {
+                pending.last_request = now;
+                if pending.proofs_requested { proven.push(*hash) } else { plain.push(*hash) }
+            }
+        }
+        (plain, proven)
+    }
+
+    /// Objects lacking this replica's own share (or its proof, once proofs are requested).
+    pub fn missing_own(&self) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
+        self.pending
+            .iter()
+            .filter_map(|(hash, pending)| {
+                let own = pending.shares.get(&self.me);
+                let with_proof = pending.proofs_requested;
+                let missing = match own {
+                    None => true,
+                    Some(share) => with_proof && share.proof.is_none(),
+                };
+                missing.then(|| (*hash, pending.message.clone(), with_proof))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(id: PartyId, value: u8) -> SignatureShare {
+        SignatureShare { id, value: vec![value; 4], proof: None }
+    }
+
+    fn signer() -> Signer {
+        let mut signer = Signer::new(0, 4, 1, 4);
+        signer.add_object([1; 32], ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), Instant::now());
+        signer
+    }
+
+    #[test]
+    fn t_plus_one_trusted_shares_make_a_combination_and_only_once() {
+        let mut s = signer();
+        assert_eq!(s.receive(0, [1; 32], share(0, 1)), Received::Stored);
+        assert!(s.take_ready().is_empty());
+        assert_eq!(s.receive(2, [1; 32], share(2, 3)), Received::Stored);
+        let jobs = s.take_ready();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].shares.iter().map(|s| s.id).collect::<Vec<_>>(), [0, 2]);
+        assert!(s.take_ready().is_empty(), "running");
+        s.not_enough(&[1; 32], jobs[0].version);
+        assert!(s.take_ready().is_empty(), "nothing changed since");
+        assert_eq!(s.receive(3, [1; 32], share(3, 4)), Received::Stored);
+        assert_eq!(s.take_ready().len(), 1);
+    }
+
+    #[test]
+    fn impersonation_equivocation_and_malformed_shares_are_attributed_to_the_sender() {
+        let mut s = signer();
+        let short = SignatureShare { id: 3, value: vec![1; 3], proof: None };
+        assert_eq!(s.receive(3, [1; 32], short), Received::Fault);
+        assert_eq!(s.faults()[3].invalid_shares, 1);
+        assert_eq!(s.receive(1, [1; 32], share(2, 1)), Received::Fault);
+        assert_eq!(s.faults()[1].impersonations, 1);
+        assert_eq!(s.receive(1, [1; 32], share(1, 1)), Received::Stored);
+        assert_eq!(s.receive(1, [1; 32], share(1, 1)), Received::Duplicate);
+        assert_eq!(s.receive(1, [1; 32], share(1, 9)), Received::Fault);
+        assert_eq!(s.faults()[1].equivocations, 1);
+        assert_eq!(s.receive(1, [1; 32], share(1, 1)), Received::Fault, "excluded for this object");
+        assert!(s.get(&[1; 32]).unwrap().shares.is_empty());
+    }
+
+    #[test]
+    fn early_shares_wait_for_their_object_and_late_ones_are_ignored() {
+        let mut s = Signer::new(0, 4, 1, 4);
+        assert_eq!(s.receive(2, [7; 32], share(2, 1)), Received::Early);
+        let stored = s.add_object([7; 32], ObjectKind::Crl, 1, Arc::new(b"crl".to_vec()), Instant::now());
+        assert_eq!(stored, [(2, share(2, 1))]);
+        assert!(s.finished(&[7; 32], &[]).is_some());
+        assert_eq!(s.receive(3, [7; 32], share(3, 1)), Received::Late);
+        assert_eq!(s.signed_count(), 1);
+    }
+
+    #[test]
+    fn a_failed_combination_excludes_the_faulty_and_switches_to_proofs() {
+        let mut s = signer();
+        s.receive(0, [1; 32], share(0, 1));
+        s.receive(1, [1; 32], share(1, 2));
+        let job = s.take_ready().pop().unwrap();
+        let (newly, forgotten) = s.failed(&job.hash, job.version, &[1]);
+        assert!(newly);
+        assert_eq!(forgotten, [1]);
+        assert_eq!(s.faults()[1].invalid_shares, 1);
+        assert_eq!(s.missing_own().len(), 1, "own share needs a proof now");
+        // Party 1 now goes last among trusted shares.
+        s.add_object([2; 32], ObjectKind::Certificate, 1, Arc::new(b"n".to_vec()), Instant::now());
+        for party in [1, 3, 0] {
+            s.receive(party, [2; 32], share(party, 5));
+        }
+        let jobs = s.take_ready();
+        let job = jobs.iter().find(|j| j.hash == [2; 32]).unwrap();
+        assert_eq!(job.shares.iter().map(|s| s.id).collect::<Vec<_>>(), [0, 3, 1]);
+    }
+
+    #[test]
+    fn messages_round_trip_and_oversized_ones_are_refused() {
+        let message = SigningMessage::Request { hashes: vec![[3; 32]], with_proof: true };
+        assert_eq!(SigningMessage::decode(&message.encode()), Ok(message));
+        let shares = SigningMessage::Shares { shares: vec![HashedShare { hash: [1; 32], share: share(1, 2) }] };
+        assert_eq!(SigningMessage::decode(&shares.encode()), Ok(shares));
+        let big = SigningMessage::Request { hashes: vec![[0; 32]; MAX_ITEMS_PER_MESSAGE + 1], with_proof: false };
+        assert_eq!(SigningMessage::decode(&big.encode()), Err(MessageError::TooManyItems(MAX_ITEMS_PER_MESSAGE + 1)));
+        assert!(matches!(SigningMessage::decode(b"junk"), Err(MessageError::Malformed(_))));
+        assert_eq!(chunked(&[[0u8; 32]; 600], |hashes| SigningMessage::Request { hashes, with_proof: false }).len(), 3);
+    }
+}

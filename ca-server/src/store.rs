@@ -1,0 +1,706 @@
+//! The replica's SQLite database (schema: `migrations/`). Everything a round changes is written in
+//! one transaction together with the next round number ([`Store::commit_round`]), so after a
+//! crash at any point the replica resumes at the first round it has not applied and applies every
+//! round exactly once.
+//!
+//! The database is opened in WAL mode, so readers (the HTTP layer's queries) never wait for the
+//! writer, with `synchronous = NORMAL`: a committed transaction survives the process being killed
+//! (it is in the WAL file, written before the commit returns); a power cut may lose the last
+//! commits but never corrupts the database. That is enough because the replication runtime keeps
+//! every delivered round durably and re-delivers from [`crate::ca::Ca::next_round`]: a lost round
+//! is applied again, to the same bytes. Not syncing on every commit matters because signature
+//! shares are written many times per round.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::apply::{Applied, Effect, Known, KnownCertificate, Lookups};
+use crate::entry::{EntryKind, TreeHead};
+use crate::merkle::Hash;
+use crate::signing::ObjectKind;
+
+/// Why the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the value {0} does not fit the database's 64-bit signed integers")]
+    IntegerRange(u64),
+    #[error("the database holds an inconsistent value: {0}")]
+    Corrupt(String),
+}
+
+/// What apply needs to resume: read once at start-up.
+#[derive(Debug, Clone)]
+pub struct LoadedState {
+    pub next_round: u64,
+    pub next_crl_number: u64,
+    /// Every leaf hash, in log order.
+    pub leaf_hashes: Vec<Hash>,
+    /// The current policy file and its SHA-256; `None` on a fresh database.
+    pub policy: Option<(String, [u8; 32])>,
+    /// thisUpdate of the newest CRL, seconds.
+    pub last_crl_update: Option<u64>,
+}
+
+/// A CRL to store (unsigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlRow {
+    pub crl_number: u64,
+    pub this_update: u64,
+    pub next_update: u64,
+    pub tbs: Vec<u8>,
+}
+
+/// Something to sign jointly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningObject {
+    /// SHA-256 of `message`.
+    pub hash: Hash,
+    pub kind: ObjectKind,
+    /// Certificate: its log index; CRL: its number; tree head: its size.
+    pub reference: u64,
+    pub message: Vec<u8>,
+}
+
+/// Everything one round writes.
+#[derive(Debug, Clone)]
+pub struct RoundWrite<'a> {
+    pub round: u64,
+    pub applied: &'a [Applied],
+    pub tree_head: Option<TreeHead>,
+    pub crl: Option<CrlRow>,
+    pub next_crl_number: u64,
+    pub objects: &'a [SigningObject],
+}
+
+/// One revoked certificate, as the CRL lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedRow {
+    pub serial: Vec<u8>,
+    pub revoked_at: u64,
+    pub reason_code: u8,
+}
+
+/// A stored certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    pub serial: Vec<u8>,
+    pub log_index: u64,
+    pub account: [u8; 32],
+    pub profile: String,
+    pub tbs: Vec<u8>,
+    pub not_before: u64,
+    pub not_after: u64,
+    pub dns_names: Vec<String>,
+    /// `None` until the signature shares were combined.
+    pub der: Option<Vec<u8>>,
+    pub revoked_at: Option<u64>,
+    pub revocation_reason: Option<u8>,
+}
+
+/// A stored log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub log_index: u64,
+    pub round: u64,
+    pub request_digest: [u8; 32],
+    pub kind: EntryKind,
+    pub serial: Option<Vec<u8>>,
+    pub refusal_code: Option<String>,
+    pub refusal_message: Option<String>,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Hash,
+}
+
+/// A stored tree head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeHeadRow {
+    pub head: TreeHead,
+    pub round: u64,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// A stored CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCrl {
+    pub crl_number: u64,
+    pub this_update: u64,
+    pub next_update: u64,
+    pub der: Option<Vec<u8>>,
+}
+
+/// The replica's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// u64 to SQLite's i64.
+fn int(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::IntegerRange(value))
+}
+
+/// SQLite's i64 to u64: a negative value can only come from a corrupted database.
+fn uint(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative integer {value}")))
+}
+
+fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], StoreError> {
+    <[u8; N]>::try_from(bytes).map_err(|b| StoreError::Corrupt(format!("{what} has {} bytes, not {N}", b.len())))
+}
+
+fn get_u64(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+    uint(row.try_get::<i64, _>(column)?)
+}
+
+fn get_opt_u64(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?.map(uint).transpose()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Apply and share storage write concurrently; SQLite serialises writers, and a
+            // writer waits for the other rather than failing.
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        // Shares stored after their object was signed (a race that loses nothing) are garbage.
+        sqlx::query(
+            "DELETE FROM signature_shares WHERE hash NOT IN \
+             (SELECT hash FROM signing_objects WHERE signature IS NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes the connections (waiting for them to finish).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn load(&self) -> Result<LoadedState, StoreError> {
+        let progress =
+            sqlx::query("SELECT next_round, next_crl_number FROM progress WHERE id = 1").fetch_one(&self.pool).await?;
+        let leaf_hashes = sqlx::query("SELECT leaf_hash FROM entries ORDER BY log_index")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| array::<32>(row.try_get("leaf_hash")?, "leaf hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = sqlx::query("SELECT json, sha256 FROM policies ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| -> Result<_, StoreError> {
+                Ok((row.try_get("json")?, array::<32>(row.try_get("sha256")?, "policy hash")?))
+            })
+            .transpose()?;
+        let last_crl_update = sqlx::query("SELECT this_update FROM crls ORDER BY crl_number DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| get_u64(&row, "this_update"))
+            .transpose()?;
+        Ok(LoadedState {
+            next_round: get_u64(&progress, "next_round")?,
+            next_crl_number: get_u64(&progress, "next_crl_number")?,
+            leaf_hashes,
+            policy,
+            last_crl_update,
+        })
+    }
+
+    /// Records the dealt policy as version 0 (on a fresh database).
+    pub async fn insert_initial_policy(&self, json: &str, sha256: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO policies (version, log_index, json, sha256) VALUES (0, NULL, ?, ?)")
+            .bind(json)
+            .bind(&sha256[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// What a round's requests refer to, as the committed log has it.
+    pub async fn known(&self, lookups: &Lookups) -> Result<Known, StoreError> {
+        let mut known = Known::default();
+        for serial in &lookups.serials {
+            let row = sqlx::query("SELECT account, public_key, revoked_at FROM certificates WHERE serial = ?")
+                .bind(serial.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                let public_key_der: Vec<u8> = row.try_get("public_key")?;
+                let public_key = <spki::SubjectPublicKeyInfoOwned as der::Decode>::from_der(&public_key_der)
+                    .map_err(|e| StoreError::Corrupt(format!("stored public key: {e}")))?;
+                let certificate = KnownCertificate {
+                    account: array(row.try_get("account")?, "account")?,
+                    public_key,
+                    revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                };
+                known.certificates.insert(serial.clone(), certificate);
+            }
+        }
+        for key in &lookups.replay_keys {
+            let seen = sqlx::query("SELECT 1 FROM entries WHERE replay_key = ?")
+                .bind(&key[..])
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+            if seen {
+                known.seen.insert(*key);
+            }
+        }
+        Ok(known)
+    }
+
+    /// Every revoked certificate, by serial.
+    pub async fn revoked(&self) -> Result<Vec<RevokedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE revoked_at IS NOT NULL \
+             ORDER BY serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let reason = row.try_get::<i64, _>("revocation_reason")?;
+                Ok(RevokedRow {
+                    serial: row.try_get("serial")?,
+                    revoked_at: get_u64(&row, "revoked_at")?,
+                    reason_code: u8::try_from(reason)
+                        .map_err(|_| StoreError::Corrupt(format!("revocation reason {reason}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a round in one transaction. With `abort` set the transaction is dropped instead of
+    /// committed, as if the process died just before the commit (a test hook).
+    pub async fn commit_round(&self, write: &RoundWrite<'_>, abort: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for applied in write.applied {
+            let entry = &applied.entry;
+            let serial = match &applied.effect {
+                Effect::Issued(issued) => Some(issued.serial.clone()),
+                Effect::Revoked(revocation) => Some(revocation.serial.clone()),
+                _ => None,
+            };
+            let (code, message) = match &applied.refusal {
+                Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
+                None => (None, None),
+            };
+            sqlx::query(
+                "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
+                 refusal_message, leaf, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(int(entry.log_index)?)
+            .bind(int(entry.round)?)
+            .bind(&entry.request_digest[..])
+            .bind(applied.replay_key.map(|k| k.to_vec()))
+            .bind(entry.body.kind().as_str())
+            .bind(serial)
+            .bind(code)
+            .bind(message)
+            .bind(applied.leaf.as_slice())
+            .bind(&applied.leaf_hash[..])
+            .execute(&mut *tx)
+            .await?;
+            match &applied.effect {
+                Effect::None => {}
+                Effect::Issued(issued) => {
+                    let names = serde_json::to_string(&issued.dns_names)
+                        .map_err(|e| StoreError::Corrupt(format!("names: {e}")))?;
+                    sqlx::query(
+                        "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, not_before, \
+                         not_after, dns_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(issued.serial.as_slice())
+                    .bind(int(entry.log_index)?)
+                    .bind(&issued.account[..])
+                    .bind(issued.profile.as_str())
+                    .bind(issued.tbs.as_slice())
+                    .bind(issued.public_key.as_slice())
+                    .bind(int(issued.not_before)?)
+                    .bind(int(issued.not_after)?)
+                    .bind(names)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Effect::Revoked(revocation) => {
+                    let updated = sqlx::query(
+                        "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked_by = ? \
+                         WHERE serial = ? AND revoked_at IS NULL",
+                    )
+                    .bind(int(revocation.revoked_at)?)
+                    .bind(i64::from(revocation.reason.code()))
+                    .bind(int(entry.log_index)?)
+                    .bind(revocation.serial.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "revoking {}: not a stored, unrevoked certificate",
+                            hex::encode(&revocation.serial)
+                        )));
+                    }
+                }
+                Effect::PolicyChanged(policy) => {
+                    sqlx::query(
+                        "INSERT INTO policies (version, log_index, json, sha256) \
+                         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?, ?)",
+                    )
+                    .bind(int(entry.log_index)?)
+                    .bind(policy.json.as_str())
+                    .bind(&policy.sha256[..])
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if let Some(head) = &write.tree_head {
+            sqlx::query("INSERT INTO tree_heads (tree_size, round, timestamp_ms, root) VALUES (?, ?, ?, ?)")
+                .bind(int(head.tree_size)?)
+                .bind(int(write.round)?)
+                .bind(int(head.timestamp_ms)?)
+                .bind(&head.root[..])
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(crl) = &write.crl {
+            sqlx::query("INSERT INTO crls (crl_number, round, this_update, next_update, tbs) VALUES (?, ?, ?, ?, ?)")
+                .bind(int(crl.crl_number)?)
+                .bind(int(write.round)?)
+                .bind(int(crl.this_update)?)
+                .bind(int(crl.next_update)?)
+                .bind(crl.tbs.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for object in write.objects {
+            sqlx::query("INSERT INTO signing_objects (hash, kind, ref, message) VALUES (?, ?, ?, ?)")
+                .bind(&object.hash[..])
+                .bind(object.kind.as_str())
+                .bind(int(object.reference)?)
+                .bind(object.message.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let next_round = write.round.checked_add(1).ok_or(StoreError::IntegerRange(write.round))?;
+        sqlx::query("UPDATE progress SET next_round = ?, next_crl_number = ? WHERE id = 1")
+            .bind(int(next_round)?)
+            .bind(int(write.next_crl_number)?)
+            .execute(&mut *tx)
+            .await?;
+        if abort {
+            // Dropping the transaction rolls it back.
+            return Ok(());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Objects not signed yet, oldest first.
+    pub async fn unsigned_objects(&self) -> Result<Vec<SigningObject>, StoreError> {
+        let rows =
+            sqlx::query("SELECT hash, kind, ref, message FROM signing_objects WHERE signature IS NULL ORDER BY rowid")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(SigningObject {
+                    hash: array(row.try_get("hash")?, "object hash")?,
+                    kind: kind.parse().map_err(|_| StoreError::Corrupt(format!("object kind {kind:?}")))?,
+                    reference: get_u64(&row, "ref")?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stored shares on unsigned objects: (object hash, party, share JSON).
+    pub async fn pending_shares(&self) -> Result<Vec<(Hash, u64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT hash, party, share FROM signature_shares ORDER BY hash, party")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| Ok((array(row.try_get("hash")?, "share hash")?, get_u64(&row, "party")?, row.try_get("share")?)))
+            .collect()
+    }
+
+    /// Stores shares (object hash, party, share JSON), replacing a party's earlier one.
+    pub async fn put_shares(&self, shares: &[(Hash, u64, String)]) -> Result<(), StoreError> {
+        if shares.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (hash, party, share) in shares {
+            sqlx::query("INSERT OR REPLACE INTO signature_shares (hash, party, share) VALUES (?, ?, ?)")
+                .bind(&hash[..])
+                .bind(int(*party)?)
+                .bind(share.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets parties' shares (found invalid).
+    pub async fn delete_shares(&self, shares: &[(Hash, u64)]) -> Result<(), StoreError> {
+        for (hash, party) in shares {
+            sqlx::query("DELETE FROM signature_shares WHERE hash = ? AND party = ?")
+                .bind(&hash[..])
+                .bind(int(*party)?)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a combined signature and what it completes (the certificate or CRL DER), and
+    /// drops the object's shares, in one transaction.
+    pub async fn finish_signature(
+        &self,
+        object: &SigningObject,
+        signature: &[u8],
+        assembled: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_objects SET signature = ? WHERE hash = ?")
+            .bind(signature)
+            .bind(&object.hash[..])
+            .execute(&mut *tx)
+            .await?;
+        let reference = int(object.reference)?;
+        match object.kind {
+            ObjectKind::Certificate => {
+                sqlx::query("UPDATE certificates SET der = ? WHERE log_index = ?")
+                    .bind(assembled)
+                    .bind(reference)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ObjectKind::Crl => {
+                sqlx::query("UPDATE crls SET der = ? WHERE crl_number = ?")
+                    .bind(assembled)
+                    .bind(reference)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ObjectKind::TreeHead => {
+                sqlx::query("UPDATE tree_heads SET signature = ? WHERE tree_size = ?")
+                    .bind(signature)
+                    .bind(reference)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("DELETE FROM signature_shares WHERE hash = ?").bind(&object.hash[..]).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The combined signature on an object, if it is signed.
+    pub async fn signature(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT signature FROM signing_objects WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|row| row.try_get::<Option<Vec<u8>>, _>("signature").ok().flatten()))
+    }
+
+    pub async fn certificate(&self, serial: &[u8]) -> Result<Option<CertificateRow>, StoreError> {
+        let row = sqlx::query(&format!("{CERTIFICATE_COLUMNS} WHERE serial = ?"))
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| certificate_row(&row)).transpose()
+    }
+
+    /// Certificates in log order, after log index `after` (exclusive), at most `limit`.
+    pub async fn certificates(&self, after: Option<u64>, limit: u32) -> Result<Vec<CertificateRow>, StoreError> {
+        let after = match after {
+            Some(after) => int(after)?,
+            None => -1,
+        };
+        let rows = sqlx::query(&format!("{CERTIFICATE_COLUMNS} WHERE log_index > ? ORDER BY log_index LIMIT ?"))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(certificate_row).collect()
+    }
+
+    /// The first entry for a request digest (a request the ordering layer delivered twice has
+    /// its first outcome).
+    pub async fn entry_for_request(&self, digest: &[u8; 32]) -> Result<Option<EntryRow>, StoreError> {
+        let row = sqlx::query(&format!("{ENTRY_COLUMNS} WHERE request_digest = ? ORDER BY log_index LIMIT 1"))
+            .bind(&digest[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| entry_row(&row)).transpose()
+    }
+
+    /// Entries `start..=end` (inclusive, as RFC 6962's get-entries).
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<EntryRow>, StoreError> {
+        let rows = sqlx::query(&format!("{ENTRY_COLUMNS} WHERE log_index BETWEEN ? AND ? ORDER BY log_index"))
+            .bind(int(start)?)
+            .bind(int(end)?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_row).collect()
+    }
+
+    /// The log index of the first entry with this leaf hash.
+    pub async fn index_of_leaf(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT log_index FROM entries WHERE leaf_hash = ? ORDER BY log_index LIMIT 1")
+            .bind(&leaf_hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| get_u64(&row, "log_index")).transpose()
+    }
+
+    /// The newest signed tree head.
+    pub async fn latest_signed_tree_head(&self) -> Result<Option<TreeHeadRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tree_size, round, timestamp_ms, root, signature FROM tree_heads \
+             WHERE signature IS NOT NULL ORDER BY tree_size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| tree_head_row(&row)).transpose()
+    }
+
+    /// Every tree head, signed or not, oldest first.
+    pub async fn tree_heads(&self) -> Result<Vec<TreeHeadRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT tree_size, round, timestamp_ms, root, signature FROM tree_heads ORDER BY tree_size")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(tree_head_row).collect()
+    }
+
+    /// The newest signed CRL.
+    pub async fn latest_signed_crl(&self) -> Result<Option<StoredCrl>, StoreError> {
+        let row = sqlx::query(
+            "SELECT crl_number, this_update, next_update, der FROM crls WHERE der IS NOT NULL \
+             ORDER BY crl_number DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| crl_row(&row)).transpose()
+    }
+
+    /// Every CRL, oldest first.
+    pub async fn crls(&self) -> Result<Vec<StoredCrl>, StoreError> {
+        let rows = sqlx::query("SELECT crl_number, this_update, next_update, der FROM crls ORDER BY crl_number")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(crl_row).collect()
+    }
+
+    /// How many entries, certificates (and of them signed) and unsigned objects there are.
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM entries) AS entries, \
+                    (SELECT COUNT(*) FROM certificates) AS certificates, \
+                    (SELECT COUNT(*) FROM certificates WHERE der IS NOT NULL) AS signed, \
+                    (SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL) AS revoked, \
+                    (SELECT COUNT(*) FROM signing_objects WHERE signature IS NULL) AS unsigned",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            entries: get_u64(&row, "entries")?,
+            certificates: get_u64(&row, "certificates")?,
+            signed_certificates: get_u64(&row, "signed")?,
+            revoked_certificates: get_u64(&row, "revoked")?,
+            unsigned_objects: get_u64(&row, "unsigned")?,
+        })
+    }
+}
+
+/// Row counts for status and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub entries: u64,
+    pub certificates: u64,
+    pub signed_certificates: u64,
+    pub revoked_certificates: u64,
+    pub unsigned_objects: u64,
+}
+
+const CERTIFICATE_COLUMNS: &str = "SELECT serial, log_index, account, profile, tbs, not_before, not_after, dns_names, \
+                                   der, revoked_at, revocation_reason FROM certificates";
+
+fn certificate_row(row: &SqliteRow) -> Result<CertificateRow, StoreError> {
+    let names: String = row.try_get("dns_names")?;
+    let reason = row.try_get::<Option<i64>, _>("revocation_reason")?;
+    Ok(CertificateRow {
+        serial: row.try_get("serial")?,
+        log_index: get_u64(row, "log_index")?,
+        account: array(row.try_get("account")?, "account")?,
+        profile: row.try_get("profile")?,
+        tbs: row.try_get("tbs")?,
+        not_before: get_u64(row, "not_before")?,
+        not_after: get_u64(row, "not_after")?,
+        dns_names: serde_json::from_str(&names).map_err(|e| StoreError::Corrupt(format!("names: {e}")))?,
+        der: row.try_get("der")?,
+        revoked_at: get_opt_u64(row, "revoked_at")?,
+        revocation_reason: reason
+            .map(|r| u8::try_from(r).map_err(|_| StoreError::Corrupt(format!("revocation reason {r}"))))
+            .transpose()?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "SELECT log_index, round, request_digest, kind, serial, refusal_code, refusal_message, \
+                             leaf, leaf_hash FROM entries";
+
+fn entry_row(row: &SqliteRow) -> Result<EntryRow, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(EntryRow {
+        log_index: get_u64(row, "log_index")?,
+        round: get_u64(row, "round")?,
+        request_digest: array(row.try_get("request_digest")?, "request digest")?,
+        kind: kind.parse().map_err(|_| StoreError::Corrupt(format!("entry kind {kind:?}")))?,
+        serial: row.try_get("serial")?,
+        refusal_code: row.try_get("refusal_code")?,
+        refusal_message: row.try_get("refusal_message")?,
+        leaf: row.try_get("leaf")?,
+        leaf_hash: array(row.try_get("leaf_hash")?, "leaf hash")?,
+    })
+}
+
+fn tree_head_row(row: &SqliteRow) -> Result<TreeHeadRow, StoreError> {
+    Ok(TreeHeadRow {
+        head: TreeHead {
+            tree_size: get_u64(row, "tree_size")?,
+            timestamp_ms: get_u64(row, "timestamp_ms")?,
+            root: array(row.try_get("root")?, "root")?,
+        },
+        round: get_u64(row, "round")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn crl_row(row: &SqliteRow) -> Result<StoredCrl, StoreError> {
+    Ok(StoredCrl {
+        crl_number: get_u64(row, "crl_number")?,
+        this_update: get_u64(row, "this_update")?,
+        next_update: get_u64(row, "next_update")?,
+        der: row.try_get("der")?,
+    })
+}

@@ -1,8 +1,9 @@
 //! Types shared by the CA server, the client and the dealer, defined once: the policy file
-//! (accounts and profiles) and account keys; the REST API's request and response bodies will join
-//! them.
+//! (accounts and profiles), account keys, the signed commands that are ordered, and the REST
+//! API's request and response bodies.
 
 pub mod account;
+pub mod api;
 pub mod command;
 pub mod policy;
 

@@ -1,4 +1,6 @@
-//! The replica daemon's CA state machine: it applies the ordered log deterministically to its
+//! The replica daemon (`ca-server run`, and `ca-server local` for a whole cluster on one
+//! machine): [`server`] wires the replication runtime, the CA state machine and the HTTPS API
+//! ([`http`]) together. The CA state machine applies the ordered log deterministically to its
 //! SQLite state, signs jointly with its threshold-RSA share, and keeps the audit log. Every honest
 //! replica derives byte-identical results from the same rounds, so nothing here that feeds the
 //! log reads a clock, draws randomness or lets hash-map order reach its output.
@@ -25,10 +27,12 @@ pub mod certificate;
 pub mod config;
 pub mod crl;
 pub mod csr;
+pub mod http;
 pub mod entry;
 pub mod merkle;
 pub mod names;
 pub mod profile;
+pub mod server;
 pub mod signing;
 pub mod store;
 

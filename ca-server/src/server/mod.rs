@@ -1,0 +1,171 @@
+//! The daemon's wiring (the edge where I/O, tasks and clocks live): `run` starts one replica —
+//! the replication runtime, the CA state machine on its SQLite database, the joint-signing
+//! message pump and the HTTPS API — and stops them gracefully on SIGTERM or Ctrl-C; `local`
+//! ([`local`]) runs a whole cluster on this machine.
+
+pub mod local;
+pub mod tls;
+
+use crate::apply::{RequestInput, RoundInput};
+use crate::ca::{Ca, Outgoing};
+use crate::config::CaConfig;
+use crate::http::{AppState, router};
+use anyhow::{Context, Result};
+use prometheus_client::registry::Registry;
+use replication::runtime::files::ReplicaFiles;
+use replication::runtime::{OrderedRound, Runtime, RuntimeConfig};
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub struct RunOptions {
+    /// The replica's `replica.toml`.
+    pub config: PathBuf,
+    /// Where the replica keeps its state (default: `data/` beside `replica.toml`).
+    pub data: Option<PathBuf>,
+}
+
+fn round_input(round: OrderedRound) -> RoundInput {
+    RoundInput {
+        round: round.round,
+        time: round.time,
+        seed: round.seed,
+        requests: round
+            .requests
+            .into_iter()
+            .map(|r| RequestInput { digest: r.digest, sealed: r.sealed, payload: r.payload })
+            .collect(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+pub async fn run(options: RunOptions) -> Result<()> {
+    let files = ReplicaFiles::load(&options.config)?;
+    let id = files.config.id;
+    let data = options.data.unwrap_or_else(|| files.dir.join("data"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&data)
+        .with_context(|| format!("creating the data folder {}", data.display()))?;
+
+    let ca_config = CaConfig::load(&options.config, data.join("ca.sqlite"))?;
+    let (outgoing_tx, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+    let ca = Ca::open(ca_config, Arc::new(outgoing_tx)).await.context("opening the CA state")?;
+
+    let mut registry = Registry::default();
+    let mut runtime_config = RuntimeConfig::new(&options.config, data.join("replication"));
+    // Rounds the database has not applied are handed over again.
+    runtime_config.resume_from = ca.next_round();
+    let (runtime, outputs) = Runtime::start(runtime_config, &mut registry).await.context("starting replication")?;
+    let runtime = Arc::new(runtime);
+    let degraded = Arc::new(AtomicBool::new(false));
+
+    let mut rounds = outputs.rounds;
+    let apply = {
+        let (ca, degraded) = (ca.clone(), degraded.clone());
+        tokio::spawn(async move {
+            while let Some(round) = rounds.recv().await {
+                let number = round.round;
+                if let Err(e) = ca.apply_round(round_input(round)).await {
+                    // Nothing half-applied stays behind (one transaction per round); the round
+                    // is delivered again after a restart, so stopping loses nothing.
+                    tracing::error!(round = number, error = %e, "applying a round failed; stopping so a restart can resume");
+                    degraded.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })
+    };
+    let mut messages = outputs.messages;
+    let incoming = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            while let Some(message) = messages.recv().await {
+                if let Err(e) = ca.handle_message(message.from, &message.payload).await {
+                    tracing::warn!(peer = message.from, error = %e, "peer message not handled");
+                }
+            }
+        })
+    };
+    let pump = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            while let Some(out) = outgoing.recv().await {
+                runtime.send_app(out.to, out.payload).await;
+            }
+        })
+    };
+    let ticker = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                interval.tick().await;
+                if let Err(e) = ca.tick().await {
+                    tracing::warn!(error = %e, "periodic signing work failed");
+                }
+            }
+        })
+    };
+
+    let listen: SocketAddr = files.config.listen.https.parse().with_context(|| {
+        format!("replica.toml: listen.https {:?} is not a socket address", files.config.listen.https)
+    })?;
+    let tls = tls::server_config(
+        &files.path(&files.config.secrets.https_certificate),
+        &files.path(&files.config.secrets.https_key),
+    )?;
+    let state = AppState {
+        ca: ca.clone(),
+        runtime: runtime.clone(),
+        cluster: Arc::new(files.cluster.clone()),
+        registry: Arc::new(registry),
+        degraded: degraded.clone(),
+    };
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        .handle(handle.clone())
+        .serve(router(state).into_make_service());
+    tracing::info!(replica = id, %listen, "replica ready");
+    let server = tokio::spawn(server);
+
+    let result = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        applied = apply => match applied {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("applying the ordered log")),
+            Err(e) => Err(anyhow::anyhow!("the apply task failed: {e}")),
+        },
+    };
+    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    let _ = server.await;
+    for task in [incoming, pump, ticker] {
+        task.abort();
+    }
+    if let Ok(runtime) = Arc::try_unwrap(runtime) {
+        runtime.shutdown().await.context("stopping replication")?;
+    }
+    ca.close().await;
+    result
+}

@@ -1,0 +1,612 @@
+//! The CA end to end: four real `ca-server run` processes on 127.0.0.1 from a full-size (2048-bit)
+//! dealer ceremony, driven with real clients only: `curl --cacert root.pem` for the API,
+//! `openssl` for CSRs and verification, a rustls client for a TLS handshake with an issued
+//! certificate. The tests share one cluster (started once, killed when the test binary exits).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ca_api::AccountSecret;
+use ca_api::command::{CaRequest, Command as CaCommand, RevocationReason, SignedCommand, new_nonce};
+use dealer::ceremony::{self, CeremonyParams};
+use dealer::hosts;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ca-server");
+
+struct Cluster {
+    dir: PathBuf,
+    ca: PathBuf,
+    ports: Vec<u16>,
+}
+
+fn free_base(n: usize) -> u16 {
+    let mut rng = rand::thread_rng();
+    loop {
+        let base: u16 = rand::Rng::gen_range(&mut rng, 20_000..60_000);
+        if (0..2 * n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+fn start_replica(cluster: &Cluster, id: usize) -> u32 {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cluster.dir.join(format!("replica-{id}.log")))
+        .expect("log file");
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "--config"])
+        .arg(cluster.ca.join(format!("replica-{id}/replica.toml")))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .stdin(Stdio::null());
+    // SAFETY: prctl in the child before exec; the replicas die with the test process.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command.spawn().expect("start ca-server").id()
+}
+
+/// The shared cluster. Started from a thread that never ends, so the parent-death signal only
+/// fires when the whole test process exits.
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dir = tempfile::tempdir().expect("tempdir").keep();
+            let base = free_base(4);
+            let ca = dir.join("ca");
+            let params = CeremonyParams {
+                n: 4,
+                t: 1,
+                name: "HTTP Test CA".into(),
+                hosts: hosts::local_hosts(4, base).expect("ports"),
+                bits: 2048,
+                out: ca.clone(),
+                names: dealer::policy::default_profile_names(&[], true).expect("names"),
+            };
+            ceremony::run(&params, 2048, &mut ChaCha20Rng::seed_from_u64(5), &mut |_| {}).expect("ceremony");
+            let cluster = Cluster { dir, ca, ports: (0..4).map(|i| base + i).collect() };
+            for id in 0..4 {
+                start_replica(&cluster, id);
+            }
+            for id in 0..4 {
+                wait_healthy(&cluster, id);
+            }
+            tx.send(cluster).expect("hand over");
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("cluster started")
+    })
+}
+
+impl Cluster {
+    fn root(&self) -> PathBuf {
+        self.ca.join("public/root.pem")
+    }
+
+    fn url(&self, id: usize, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.ports[id])
+    }
+
+    fn operator(&self) -> AccountSecret {
+        let pem = std::fs::read_to_string(self.ca.join("operator/account-key.pem")).expect("operator key");
+        AccountSecret::from_pkcs8_pem(&pem).expect("operator key parses")
+    }
+
+    fn work_dir(&self, name: &str) -> PathBuf {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).expect("work dir");
+        dir
+    }
+}
+
+fn wait_healthy(cluster: &Cluster, id: usize) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if curl(cluster, &["-X", "GET", &cluster.url(id, "/healthz")]).0 == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("replica {id} not healthy within 60 s");
+}
+
+/// Runs curl trusting only the root; returns the status and the body.
+fn curl(cluster: &Cluster, args: &[&str]) -> (u16, Vec<u8>) {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "90", "--cacert"])
+        .arg(cluster.root())
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let mut body = output.stdout;
+    let split = body.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+    let status = String::from_utf8_lossy(&body[split..]).trim().parse().unwrap_or(0);
+    body.truncate(split);
+    (status, body)
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// POSTs `body` (a file) to `path` at replica `id`.
+fn post(cluster: &Cluster, id: usize, path: &str, body: &Path) -> (u16, Value) {
+    let data = format!("@{}", body.display());
+    let (status, bytes) = curl(
+        cluster,
+        &["-X", "POST", "-H", "content-type: application/json", "--data-binary", &data, &cluster.url(id, path)],
+    );
+    (status, json(&bytes))
+}
+
+fn submission_file(dir: &Path, name: &str, request: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    let body = serde_json::json!({ "encoding": "plain", "request": BASE64.encode(request) });
+    std::fs::write(&path, body.to_string()).expect("write body");
+    path
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+/// A key and a DER CSR for `name` made by openssl.
+fn make_csr(dir: &Path, key_type: &str, name: &str) -> Vec<u8> {
+    let newkey = match key_type {
+        "rsa" => "rsa:2048",
+        "p256" => "ec",
+        "ed25519" => "ed25519",
+        other => panic!("unknown key type {other}"),
+    };
+    let mut args = vec!["req", "-new", "-newkey", newkey];
+    if key_type == "p256" {
+        args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    let subject = format!("/CN={name}");
+    let san = format!("subjectAltName=DNS:{name}");
+    args.extend([
+        "-nodes", "-keyout", "key.pem", "-subj", &subject, "-addext", &san, "-outform", "DER", "-out", "csr.der",
+    ]);
+    let (ok, out) = openssl(dir, &args);
+    assert!(ok, "openssl req: {out}");
+    std::fs::read(dir.join("csr.der")).expect("csr")
+}
+
+fn issue_request(cluster: &Cluster, csr: &[u8]) -> Vec<u8> {
+    let command = CaCommand::issue(csr, "default", None, new_nonce(&mut rand::rngs::OsRng));
+    CaRequest::Signed(SignedCommand::sign(&cluster.operator(), &command)).to_bytes()
+}
+
+/// Issues through replica `via` (waiting for the outcome) and returns the settled status.
+fn issue(cluster: &Cluster, dir: &Path, key_type: &str, name: &str, via: usize) -> Value {
+    let csr = make_csr(dir, key_type, name);
+    let body = submission_file(dir, "issue.json", &issue_request(cluster, &csr));
+    let (status, answer) = post(cluster, via, "/v1/certificates?wait=60", &body);
+    assert_eq!(status, 200, "issuance answered {status}: {answer}");
+    assert_eq!(answer["state"], "issued", "{answer}");
+    answer
+}
+
+/// A certificate as every replica serves it (waiting for each to have it signed).
+fn chain_from(cluster: &Cluster, id: usize, serial: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let (status, body) = curl(
+            cluster,
+            &[
+                "-H",
+                "accept: application/pem-certificate-chain",
+                &cluster.url(id, &format!("/v1/certificates/{serial}")),
+            ],
+        );
+        if status == 200 {
+            return String::from_utf8(body).expect("PEM");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "replica {id} never served {serial} (last status {status})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn certificates_for_rsa_p256_and_ed25519_pass_strict_openssl_verification_and_are_identical_at_every_replica() {
+    let cluster = cluster();
+    for (i, key_type) in ["rsa", "p256", "ed25519"].into_iter().enumerate() {
+        let dir = cluster.work_dir(&format!("issue-{key_type}"));
+        let name = format!("{key_type}.localhost");
+        let answer = issue(cluster, &dir, key_type, &name, i % 4);
+        let serial = answer["serial"].as_str().expect("serial").to_string();
+        let chain = answer["certificate_chain_pem"].as_str().expect("chain");
+        std::fs::write(dir.join("chain.pem"), chain).expect("write chain");
+        let root = cluster.root();
+        let (ok, out) = openssl(
+            &dir,
+            &["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", root.to_str().unwrap(), "chain.pem"],
+        );
+        assert!(ok, "openssl verify ({key_type}): {out}");
+        let (_, text) = openssl(&dir, &["x509", "-in", "chain.pem", "-noout", "-text"]);
+        assert!(text.contains(&format!("DNS:{name}")), "{text}");
+        let copies: Vec<String> = (0..4).map(|id| chain_from(cluster, id, &serial)).collect();
+        assert!(copies.iter().all(|c| c == &copies[0]), "replicas serve different bytes for {serial}");
+        assert_eq!(copies[0], chain, "the waited-for answer is the served certificate");
+    }
+}
+
+#[test]
+fn a_rustls_client_completes_a_handshake_with_a_server_using_an_issued_certificate() {
+    let cluster = cluster();
+    let dir = cluster.work_dir("handshake");
+    let answer = issue(cluster, &dir, "p256", "tls.localhost", 1);
+    std::fs::write(dir.join("chain.pem"), answer["certificate_chain_pem"].as_str().expect("chain")).expect("chain");
+    let port = free_base(1);
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-cert", "chain.pem", "-key", "key.pem", "-accept"])
+        .arg(port.to_string())
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let mut roots = rustls::RootCertStore::empty();
+    let root_pem = std::fs::read(cluster.root()).expect("root");
+    for cert in rustls_pemfile_certs(&root_pem) {
+        roots.add(cert).expect("root certificate");
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("tls.localhost").expect("name");
+    let start = Instant::now();
+    let handshake = loop {
+        let attempt = (|| -> Result<(), String> {
+            let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config.clone()), name.clone())
+                .map_err(|e| e.to_string())?;
+            let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            while conn.is_handshaking() {
+                conn.complete_io(&mut sock).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })();
+        if attempt.is_ok() || start.elapsed() > Duration::from_secs(10) {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    handshake.expect("rustls trusts the issued certificate through the root alone");
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().expect("PEM certificates")
+}
+
+#[test]
+fn a_revoked_certificate_appears_in_the_jointly_signed_crl() {
+    let cluster = cluster();
+    let dir = cluster.work_dir("revoke");
+    let answer = issue(cluster, &dir, "p256", "revoked.localhost", 2);
+    let serial = answer["serial"].as_str().expect("serial").to_string();
+    std::fs::write(dir.join("chain.pem"), answer["certificate_chain_pem"].as_str().expect("chain")).expect("chain");
+    let command = CaCommand::Revoke {
+        serial_hex: serial.clone(),
+        reason: RevocationReason::KeyCompromise,
+        nonce: new_nonce(&mut rand::rngs::OsRng),
+    };
+    let request = CaRequest::Signed(SignedCommand::sign(&cluster.operator(), &command)).to_bytes();
+    let body = submission_file(&dir, "revoke.json", &request);
+    let (status, answer) = post(cluster, 3, "/v1/revocations?wait=60", &body);
+    assert_eq!((status, answer["state"].as_str()), (200, Some("revoked")), "{answer}");
+
+    // The CRL that lists it (a replica may still be combining the newest one).
+    let start = Instant::now();
+    loop {
+        let (status, crl) = curl(cluster, &[&cluster.url(0, "/v1/crl")]);
+        assert_eq!(status, 200);
+        std::fs::write(dir.join("crl.der"), &crl).expect("crl");
+        let (ok, text) = openssl(
+            &dir,
+            &[
+                "crl",
+                "-inform",
+                "DER",
+                "-in",
+                "crl.der",
+                "-noout",
+                "-text",
+                "-CAfile",
+                cluster.root().to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "openssl crl verifies it: {text}");
+        if text.to_lowercase().contains(&serial.trim_start_matches('0').to_lowercase()) {
+            assert!(text.contains("Key Compromise"), "{text}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the CRL never listed {serial}: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, crl_pem) = openssl(&dir, &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"]);
+    let _ = crl_pem;
+    let mut both = std::fs::read_to_string(cluster.root()).expect("root");
+    both.push_str(&std::fs::read_to_string(dir.join("crl.pem")).expect("crl pem"));
+    std::fs::write(dir.join("root-and-crl.pem"), both).expect("bundle");
+    let (ok, out) = openssl(&dir, &["verify", "-crl_check", "-CAfile", "root-and-crl.pem", "chain.pem"]);
+    assert!(!ok && out.contains("revoked"), "openssl -crl_check refuses the revoked certificate: {out}");
+}
+
+fn problem(status: u16, body: &Value, kind: &str) {
+    assert_eq!(body["type"], format!("urn:itca:problem:{kind}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+}
+
+#[test]
+fn every_bad_request_is_its_own_clear_problem() {
+    let cluster = cluster();
+    let dir = cluster.work_dir("refusals");
+
+    // A name the policy does not allow.
+    let csr = make_csr(&dir, "p256", "www.example.com");
+    let body = submission_file(&dir, "name.json", &issue_request(cluster, &csr));
+    let (status, answer) = post(cluster, 0, "/v1/certificates", &body);
+    assert_eq!(status, 403);
+    problem(403, &answer, "name-not-allowed");
+
+    // A CSR whose self-signature is broken.
+    let mut csr = make_csr(&dir, "p256", "bad.localhost");
+    let last = csr.len() - 3;
+    csr[last] ^= 0x40;
+    let body = submission_file(&dir, "csr.json", &issue_request(cluster, &csr));
+    let (status, answer) = post(cluster, 1, "/v1/certificates", &body);
+    problem(status, &answer, "csr-invalid");
+    assert_eq!(status, 400);
+
+    // Malformed body.
+    let path = dir.join("garbage.json");
+    std::fs::write(&path, b"{not json").expect("write");
+    let (status, answer) = post(cluster, 2, "/v1/certificates", &path);
+    problem(status, &answer, "malformed-body");
+    assert_eq!(status, 400);
+
+    // Oversized body.
+    let path = dir.join("huge.json");
+    std::fs::write(&path, vec![b'x'; 300 * 1024]).expect("write");
+    let (status, answer) = post(cluster, 3, "/v1/certificates", &path);
+    problem(status, &answer, "body-too-large");
+    assert_eq!(status, 413);
+
+    // An account that expired: the operator adds it to the policy, then it asks.
+    let policy_text = std::fs::read_to_string(cluster.ca.join("public/policy.json")).expect("policy");
+    let mut policy: Value = serde_json::from_str(&policy_text).expect("policy JSON");
+    let expired = AccountSecret::generate(&mut rand::rngs::OsRng);
+    let mut account = policy["data"]["accounts"][0].clone();
+    account["name"] = "expired".into();
+    account["public_key"] = expired.public().to_string().into();
+    account["admin"] = false.into();
+    account["expires_at"] = 1_000_000_000u64.into();
+    policy["data"]["accounts"].as_array_mut().expect("accounts").push(account);
+    let command = CaCommand::SetPolicy { policy_json: policy.to_string(), nonce: new_nonce(&mut rand::rngs::OsRng) };
+    let request = CaRequest::Signed(SignedCommand::sign(&cluster.operator(), &command)).to_bytes();
+    let body = submission_file(&dir, "policy.json", &request);
+    let (status, answer) = post(cluster, 0, "/v1/policy?wait=60", &body);
+    assert_eq!((status, answer["state"].as_str()), (200, Some("policy_changed")), "{answer}");
+    let csr = make_csr(&dir, "p256", "late.localhost");
+    let command = CaCommand::issue(&csr, "default", None, new_nonce(&mut rand::rngs::OsRng));
+    let request = CaRequest::Signed(SignedCommand::sign(&expired, &command)).to_bytes();
+    let body = submission_file(&dir, "expired.json", &request);
+    // Every replica applied the policy change before answering `wait` at replica 0 only; ask
+    // replica 0, which has.
+    let (status, answer) = post(cluster, 0, "/v1/certificates", &body);
+    problem(status, &answer, "account-expired");
+    assert_eq!(status, 403);
+
+    // No such endpoint.
+    let (status, body) = curl(cluster, &[&cluster.url(0, "/v1/nothing")]);
+    assert_eq!(status, 404);
+    problem(404, &json(&body), "no-such-endpoint");
+}
+
+fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(leaf);
+    h.finalize().into()
+}
+
+fn node(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(l);
+    h.update(r);
+    h.finalize().into()
+}
+
+/// RFC 6962 §2.1's MTH, recursively: an implementation independent of the server's.
+fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            // The largest power of two smaller than n.
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            node(&mth(&leaves[..k]), &mth(&leaves[k..]))
+        }
+    }
+}
+
+/// RFC 9162 §2.1.3.2 inclusion verification.
+fn verify_inclusion(index: u64, size: u64, leaf: [u8; 32], path: &[[u8; 32]], root: [u8; 32]) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fn_, mut sn, mut r) = (index, size - 1, leaf);
+    for p in path {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = node(p, &r);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && r == root
+}
+
+fn hashes(value: &Value) -> Vec<[u8; 32]> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|h| hex::decode(h.as_str().expect("hex")).expect("hex").try_into().expect("32 bytes"))
+        .collect()
+}
+
+#[test]
+fn tree_heads_verify_under_the_root_key_and_proofs_verify_independently() {
+    let cluster = cluster();
+    let dir = cluster.work_dir("audit");
+    let first = issue(cluster, &dir, "ed25519", "audit.localhost", 0);
+    let index = first["log_index"].as_u64().expect("index");
+    // The tree head covering it (after every round that changed the log).
+    let start = Instant::now();
+    let sth = loop {
+        let (status, body) = curl(cluster, &[&cluster.url(0, "/v1/audit/sth")]);
+        if status == 200 {
+            let sth = json(&body);
+            if sth["tree_size"].as_u64().is_some_and(|s| s > index) {
+                break sth;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no tree head covers entry {index}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let size = sth["tree_size"].as_u64().expect("size");
+    let root: [u8; 32] = hex::decode(sth["root_hash"].as_str().expect("root")).expect("hex").try_into().expect("32");
+
+    // The signature: RFC 6962 TreeHeadSignature under the root certificate's RSA key.
+    let mut signed = vec![0u8, 1u8];
+    signed.extend_from_slice(&sth["timestamp"].as_u64().expect("timestamp").to_be_bytes());
+    signed.extend_from_slice(&size.to_be_bytes());
+    signed.extend_from_slice(&root);
+    std::fs::write(dir.join("sth.bin"), &signed).expect("sth");
+    std::fs::write(dir.join("sth.sig"), BASE64.decode(sth["signature"].as_str().expect("sig")).expect("b64"))
+        .expect("sig");
+    openssl(&dir, &["x509", "-in", cluster.root().to_str().unwrap(), "-pubkey", "-noout", "-out", "root-key.pem"]);
+    let (ok, out) = openssl(&dir, &["dgst", "-sha256", "-verify", "root-key.pem", "-signature", "sth.sig", "sth.bin"]);
+    assert!(ok, "openssl verifies the tree head under the root key: {out}");
+
+    // The root recomputed from every entry.
+    let (status, body) = curl(cluster, &[&cluster.url(1, &format!("/v1/audit/entries?start=0&end={}", size - 1))]);
+    assert_eq!(status, 200);
+    let leaves: Vec<[u8; 32]> = json(&body)["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| leaf_hash(&BASE64.decode(e["leaf"].as_str().expect("leaf")).expect("b64")))
+        .collect();
+    assert_eq!(leaves.len() as u64, size);
+    assert_eq!(mth(&leaves), root, "the entries hash to the signed root");
+
+    // Inclusion of the issuance.
+    let (status, body) =
+        curl(cluster, &[&cluster.url(2, &format!("/v1/audit/proof/inclusion?index={index}&tree_size={size}"))]);
+    assert_eq!(status, 200);
+    let proof = json(&body);
+    assert!(verify_inclusion(index, size, leaves[index as usize], &hashes(&proof["audit_path"]), root));
+
+    // Consistency: every earlier size's root is a prefix of this one (checked against the
+    // recomputed prefix roots).
+    for first_size in 1..size {
+        let (status, body) =
+            curl(cluster, &[&cluster.url(3, &format!("/v1/audit/proof/consistency?first={first_size}&second={size}"))]);
+        assert_eq!(status, 200);
+        let proof = hashes(&json(&body)["proof"]);
+        assert!(
+            verify_consistency(first_size, size, mth(&leaves[..first_size as usize]), root, &proof),
+            "consistency {first_size} -> {size}"
+        );
+    }
+}
+
+/// RFC 9162 §2.1.4.2 consistency verification.
+fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_root: [u8; 32],
+    second_root: [u8; 32],
+    proof: &[[u8; 32]],
+) -> bool {
+    if first == second {
+        return proof.is_empty() && first_root == second_root;
+    }
+    let mut path = proof.to_vec();
+    if first.is_power_of_two() {
+        path.insert(0, first_root);
+    }
+    let (mut fn_, mut sn) = (first - 1, second - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let Some((head, rest)) = path.split_first() else {
+        return false;
+    };
+    let (mut fr, mut sr) = (*head, *head);
+    for c in rest {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node(c, &fr);
+            sr = node(c, &sr);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && fr == first_root && sr == second_root
+}

@@ -26,6 +26,7 @@ struct Cluster {
     dir: PathBuf,
     ca: PathBuf,
     ports: Vec<u16>,
+    pids: std::sync::Mutex<Vec<u32>>,
 }
 
 fn free_base(n: usize) -> u16 {
@@ -38,7 +39,7 @@ fn free_base(n: usize) -> u16 {
     }
 }
 
-fn start_replica(cluster: &Cluster, id: usize) -> u32 {
+fn start_replica(cluster: &Cluster, id: usize) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -58,37 +59,47 @@ fn start_replica(cluster: &Cluster, id: usize) -> u32 {
             Ok(())
         });
     }
-    command.spawn().expect("start ca-server").id()
+    let pid = command.spawn().expect("start ca-server").id();
+    if let Ok(mut pids) = cluster.pids.lock() {
+        pids[id] = pid;
+    }
 }
 
-/// The shared cluster. Started from a thread that never ends, so the parent-death signal only
-/// fires when the whole test process exits.
+/// A fresh cluster whose replicas die with the thread that calls this (the parent-death signal
+/// follows the spawning thread).
+fn start_cluster(seed: u64) -> Cluster {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let base = free_base(4);
+    let ca = dir.join("ca");
+    let params = CeremonyParams {
+        n: 4,
+        t: 1,
+        name: "HTTP Test CA".into(),
+        hosts: hosts::local_hosts(4, base).expect("ports"),
+        bits: 2048,
+        out: ca.clone(),
+        names: dealer::policy::default_profile_names(&[], true).expect("names"),
+    };
+    ceremony::run(&params, 2048, &mut ChaCha20Rng::seed_from_u64(seed), &mut |_| {}).expect("ceremony");
+    let cluster =
+        Cluster { dir, ca, ports: (0..4).map(|i| base + i).collect(), pids: std::sync::Mutex::new(vec![0; 4]) };
+    for id in 0..4 {
+        start_replica(&cluster, id);
+    }
+    for id in 0..4 {
+        wait_healthy(&cluster, id);
+    }
+    cluster
+}
+
+/// The cluster most tests share, started from a thread that never ends (so it outlives every
+/// test thread and dies with the test process).
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let dir = tempfile::tempdir().expect("tempdir").keep();
-            let base = free_base(4);
-            let ca = dir.join("ca");
-            let params = CeremonyParams {
-                n: 4,
-                t: 1,
-                name: "HTTP Test CA".into(),
-                hosts: hosts::local_hosts(4, base).expect("ports"),
-                bits: 2048,
-                out: ca.clone(),
-                names: dealer::policy::default_profile_names(&[], true).expect("names"),
-            };
-            ceremony::run(&params, 2048, &mut ChaCha20Rng::seed_from_u64(5), &mut |_| {}).expect("ceremony");
-            let cluster = Cluster { dir, ca, ports: (0..4).map(|i| base + i).collect() };
-            for id in 0..4 {
-                start_replica(&cluster, id);
-            }
-            for id in 0..4 {
-                wait_healthy(&cluster, id);
-            }
-            tx.send(cluster).expect("hand over");
+            let _ = tx.send(start_cluster(5));
             loop {
                 std::thread::park();
             }
@@ -609,4 +620,45 @@ fn verify_consistency(
         sn >>= 1;
     }
     sn == 0 && fr == first_root && sr == second_root
+}
+
+fn sth_of(cluster: &Cluster, id: usize) -> Option<Value> {
+    let (status, body) = curl(cluster, &[&cluster.url(id, "/v1/audit/sth")]);
+    (status == 200).then(|| json(&body))
+}
+
+#[test]
+fn a_replica_killed_under_load_restarts_and_serves_the_same_certificates_and_tree_heads() {
+    let cluster = start_cluster(11);
+    let dir = cluster.work_dir("restart");
+    // Requests go to replicas 0-2 while replica 3 is killed (SIGKILL) in the middle.
+    let mut serials = Vec::new();
+    for i in 0..6 {
+        if i == 2 {
+            let pid = cluster.pids.lock().expect("pids")[3];
+            // SAFETY: kill(2) on a child we spawned.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let sub = dir.join(format!("r{i}"));
+        std::fs::create_dir_all(&sub).expect("dir");
+        let answer = issue(&cluster, &sub, "p256", &format!("r{i}.localhost"), i % 3);
+        serials.push(answer["serial"].as_str().expect("serial").to_string());
+    }
+    start_replica(&cluster, 3);
+    wait_healthy(&cluster, 3);
+    // It catches up: the same certificates and, at the same size, the same signed tree head.
+    for serial in &serials {
+        assert_eq!(chain_from(&cluster, 3, serial), chain_from(&cluster, 0, serial), "certificate {serial}");
+    }
+    let start = Instant::now();
+    loop {
+        let heads: Vec<Option<Value>> = [0, 3].iter().map(|id| sth_of(&cluster, *id)).collect();
+        if heads[0].is_some() && heads[0] == heads[1] {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "replica 3's tree head never matched: {heads:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,0 +1,336 @@
+//! End to end with real processes: a 1024-bit dealer ceremony, four `ca-server run` replicas on
+//! loopback, and the `ca-client` binary as a user runs it. OpenSSL checks what the client wrote.
+//!
+//! The `ca-server` binary is taken from this build's target folder (`cargo build -p ca-server`
+//! first), or from `ITCA_SERVER_BIN`.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 4;
+const T: usize = 1;
+
+/// The replicas, stopped (SIGKILL, then reaped) when the test ends however it ends.
+struct Cluster {
+    dir: tempfile::TempDir,
+    server: PathBuf,
+    children: Vec<Option<Child>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ITCA_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    // This test runs from target/<profile>/deps/; the server binary sits in target/<profile>/.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe.parent().and_then(Path::parent).expect("target folder").join("ca-server");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p ca-server` first (or set ITCA_SERVER_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// A base port with `2 * N` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports).
+fn free_base_port() -> u16 {
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 997) % 40_000) as u16;
+        let listeners: Vec<_> = (0..2 * N as u16).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
+        if listeners.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no run of {} free ports on 127.0.0.1", 2 * N);
+}
+
+impl Cluster {
+    fn deal() -> Cluster {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let params = dealer::ceremony::CeremonyParams {
+            n: N,
+            t: T,
+            name: "End-to-end Test CA".into(),
+            hosts: dealer::hosts::local_hosts(N, free_base_port()).expect("hosts"),
+            bits: 1024,
+            out: dir.path().join("ca"),
+            names: dealer::policy::default_profile_names(&[], true).expect("names"),
+        };
+        dealer::ceremony::run(&params, 1024, &mut rand::rngs::OsRng, &mut |_| {}).expect("ceremony");
+        Cluster { dir, server: server_binary(), children: (0..N).map(|_| None).collect() }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca")
+    }
+
+    fn cluster_file(&self) -> PathBuf {
+        self.ca().join("public/cluster.json")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.ca().join("public/root.pem")
+    }
+
+    fn start(&mut self, id: usize) {
+        let replica = self.ca().join(format!("replica-{id}"));
+        let log = File::options().create(true).append(true).open(replica.join("server.log")).expect("log file");
+        let child = Command::new(&self.server)
+            .arg("run")
+            .arg("--config")
+            .arg(replica.join("replica.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start ca-server");
+        self.children[id] = Some(child);
+    }
+
+    fn stop(&mut self, id: usize) {
+        if let Some(mut child) = self.children[id].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs `ca-client --cluster ... ARGS` in the test folder.
+    fn client(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ca-client"))
+            .arg("--cluster")
+            .arg(self.cluster_file())
+            .args(["--wait", "90"])
+            .args(args)
+            .current_dir(self.dir.path())
+            // The audit state goes to the test folder, never to the user's home.
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .output()
+            .expect("run ca-client")
+    }
+
+    /// Like [`Cluster::client`], and the command must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.client(args);
+        assert!(output.status.success(), "ca-client {args:?} failed:\n{}", show(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until `status` shows `healthy` of the replicas healthy.
+    fn wait_healthy(&self, healthy: usize) {
+        let want = format!("{healthy} of {N} replicas healthy");
+        let started = Instant::now();
+        loop {
+            let output = self.client(&["status"]);
+            if String::from_utf8_lossy(&output.stdout).contains(&want) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(90), "never {want}:\n{}\n{}", show(&output), self.logs());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn logs(&self) -> String {
+        (0..N)
+            .map(|id| {
+                let text =
+                    std::fs::read_to_string(self.ca().join(format!("replica-{id}/server.log"))).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                format!("--- replica {id} ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn openssl(args: &[&str], dir: &Path) -> String {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(output.status.success(), "openssl {args:?} failed:\n{}", show(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The serial of a PEM certificate, lowercase hex as the API writes it.
+fn serial_of(cert: &Path) -> String {
+    let text = openssl(&["x509", "-in", &cert.to_string_lossy(), "-noout", "-serial"], Path::new("."));
+    let hex = text.trim().trim_start_matches("serial=").to_ascii_lowercase();
+    hex.trim_start_matches("00").to_string()
+}
+
+/// Flips one byte of log entry `index`'s stored leaf in a stopped replica's database.
+fn tamper_with_entry(database: &Path, index: i64) {
+    use sqlx::Row;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", database.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("open the replica's database");
+        let row = sqlx::query("SELECT leaf FROM entries WHERE log_index = ?")
+            .bind(index)
+            .fetch_one(&pool)
+            .await
+            .expect("entry");
+        let mut leaf: Vec<u8> = row.get("leaf");
+        let last = leaf.len() - 1;
+        leaf[last] ^= 0x01;
+        sqlx::query("UPDATE entries SET leaf = ? WHERE log_index = ?")
+            .bind(leaf)
+            .bind(index)
+            .execute(&pool)
+            .await
+            .expect("update");
+        pool.close().await;
+    });
+}
+
+#[test]
+fn four_real_replicas_issue_verify_revoke_and_audit_and_tolerate_a_faulty_one() {
+    let started = Instant::now();
+    let mut cluster = Cluster::deal();
+    eprintln!("ceremony: {:?}", started.elapsed());
+    for id in 0..N {
+        cluster.start(id);
+    }
+    cluster.wait_healthy(N);
+    eprintln!("replicas ready: {:?}", started.elapsed());
+    let dir = cluster.dir.path().to_path_buf();
+    let root = cluster.root().to_string_lossy().into_owned();
+
+    // Issue for three key types, sealed and plain; OpenSSL agrees with what the client checked.
+    for (key_type, sealed) in [("ec-p256", true), ("ed25519", true), ("rsa-2048", false)] {
+        let (key, cert) = (format!("{key_type}.key"), format!("{key_type}.pem"));
+        let names = [format!("{key_type}.localhost"), format!("www.{key_type}.localhost")];
+        let mut args = vec!["request", "--name", &names[0], "--name", &names[1], "--key-type", key_type];
+        args.extend(["--key-out", &key, "--cert-out", &cert]);
+        if !sealed {
+            args.push("--plain");
+        }
+        let out = cluster.ok(&args);
+        assert!(out.contains("issued certificate"), "{out}");
+        let mode = std::fs::metadata(dir.join(&key)).expect("key file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{key} must be readable by its owner only");
+        let verified = openssl(&["verify", "-x509_strict", "-CAfile", &root, &cert], &dir);
+        assert_eq!(verified.trim(), format!("{cert}: OK"));
+        let text = openssl(&["x509", "-in", &cert, "-noout", "-ext", "subjectAltName"], &dir);
+        assert!(text.contains(&format!("DNS:{}", names[0])) && text.contains(&format!("DNS:{}", names[1])), "{text}");
+        let from_key = openssl(&["pkey", "-in", &key, "-pubout"], &dir);
+        let from_cert = openssl(&["x509", "-in", &cert, "-noout", "-pubkey"], &dir);
+        assert_eq!(from_key, from_cert, "the certificate is for the key written beside it");
+    }
+    eprintln!("issued three certificates: {:?}", started.elapsed());
+
+    // A CSR made by OpenSSL, with its own key: the names come from the CSR.
+    openssl(
+        &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "csr.key"]
+            .into_iter()
+            .chain(["-out", "csr.pem", "-subj", "/CN=csr.localhost", "-addext", "subjectAltName=DNS:csr.localhost"])
+            .collect::<Vec<_>>(),
+        &dir,
+    );
+    let out = cluster.ok(&["request", "--csr", "csr.pem", "--cert-out", "csr-cert.pem"]);
+    assert!(out.contains("for csr.localhost"), "{out}");
+    openssl(&["verify", "-x509_strict", "-CAfile", &root, "csr-cert.pem"], &dir);
+
+    // A name the policy does not allow is refused, and no key is left behind.
+    let refused = cluster.client(&[
+        "request",
+        "--name",
+        "www.example.com",
+        "--key-out",
+        "refused.key",
+        "--cert-out",
+        "refused.pem",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("name_not_allowed"), "{}", show(&refused));
+    assert!(!dir.join("refused.key").exists() && !dir.join("refused.pem").exists());
+
+    // verify, get.
+    let out = cluster.ok(&["verify", "ec-p256.pem"]);
+    assert!(out.contains("not revoked") && out.trim_end().ends_with("OK"), "{out}");
+    let serial = serial_of(&dir.join("ec-p256.pem"));
+    cluster.ok(&["get", &serial, "--out", "fetched.pem"]);
+    assert_eq!(std::fs::read(dir.join("fetched.pem")).unwrap(), std::fs::read(dir.join("ec-p256.pem")).unwrap());
+
+    // Revoke by the certificate's own key; verify then reports it from a CRL signed by the root.
+    let out = cluster.ok(&["revoke", "ec-p256.pem", "--key", "ec-p256.key", "--reason", "keyCompromise"]);
+    assert!(out.contains(&format!("revoked certificate {serial}")), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = cluster.client(&["verify", "ec-p256.pem"]);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if text.contains("REVOKED") {
+            assert!(!output.status.success(), "a revoked certificate must not verify");
+            assert!(text.contains("keyCompromise"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the CRL never listed the revocation:\n{}", show(&output));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // And by the account, by serial.
+    let rsa_serial = serial_of(&dir.join("rsa-2048.pem"));
+    cluster.ok(&["revoke", "--serial", &rsa_serial, "--reason", "superseded", "--plain"]);
+    eprintln!("revoked two certificates: {:?}", started.elapsed());
+
+    // The audit checks out, and a second one is consistent with the first.
+    let out = cluster.ok(&["audit"]);
+    assert!(out.contains("audit: OK") && out.contains("last head seen: none"), "{out}");
+    let out = cluster.ok(&["audit"]);
+    assert!(out.contains("audit: OK") && out.contains("last head seen: size"), "{out}");
+
+    // One replica down: t + 1 others still issue, and status and audit say who is down.
+    cluster.stop(3);
+    cluster.wait_healthy(N - 1);
+    let out = cluster.ok(&["request", "--name", "down.localhost", "--key-out", "down.key", "--cert-out", "down.pem"]);
+    assert!(out.contains("issued certificate"), "{out}");
+    openssl(&["verify", "-x509_strict", "-CAfile", &root, "down.pem"], &dir);
+    let status = cluster.client(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.lines().any(|l| l.starts_with('3') && l.contains("down")), "{text}");
+    let out = cluster.ok(&["audit"]);
+    assert!(out.contains("replica 3: down") && out.contains("audit: OK"), "{out}");
+    eprintln!("issued and audited with a replica down: {:?}", started.elapsed());
+
+    // A replica whose stored log was altered is named by the audit, which then fails.
+    cluster.stop(2);
+    tamper_with_entry(&cluster.ca().join("replica-2/data/ca.sqlite"), 1);
+    cluster.start(2);
+    cluster.start(3);
+    cluster.wait_healthy(N);
+    let output = cluster.client(&["audit"]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{}", show(&output));
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("replica 2:")).expect("a line for replica 2");
+    assert!(lines[at + 1].starts_with("  INCONSISTENT"), "{text}");
+    // The others may lag (a note), but none is accused.
+    for other in [0, 1, 3] {
+        let at = lines.iter().position(|l| l.starts_with(&format!("replica {other}:"))).unwrap();
+        let accused = lines[at + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("  "))
+            .any(|l| l.starts_with("  INCONSISTENT") || l.starts_with("  INVALID"));
+        assert!(!accused, "replica {other} is honest:\n{text}");
+    }
+    eprintln!("audit named the tampered replica: {:?}", started.elapsed());
+}

@@ -1,7 +1,7 @@
 //! `ca-server local`: a whole cluster on this machine for trying the CA out. Runs the dealer
 //! ceremony into the folder if it holds none, starts one `ca-server run` process per replica on
 //! 127.0.0.1, waits until every replica answers `/healthz` over HTTPS (trusting only the root),
-//! prints where everything is, and stops the replicas on Ctrl-C.
+//! prints where everything is, and stops the replicas on Ctrl-C or SIGTERM.
 
 use anyhow::{Context, Result, bail};
 use dealer::ceremony::{self, CeremonyParams, MIN_PRODUCTION_BITS, Progress};
@@ -169,7 +169,7 @@ pub async fn run(options: LocalOptions) -> Result<()> {
     println!("\nCtrl-C stops the replicas (their state stays in {}).", dir.display());
 
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => println!("\nStopping the replicas..."),
+        _ = super::shutdown_signal() => println!("\nStopping the replicas..."),
         (status, id) = async {
             let mut interval = tokio::time::interval(Duration::from_millis(500));
             loop {

@@ -42,7 +42,8 @@ fn round_input(round: OrderedRound) -> RoundInput {
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
+pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

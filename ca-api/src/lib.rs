@@ -5,6 +5,7 @@
 pub mod account;
 pub mod api;
 pub mod command;
+pub mod merkle;
 pub mod policy;
 
 pub use account::{AccountKey, AccountKeyError, AccountSecret};

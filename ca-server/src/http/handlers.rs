@@ -229,6 +229,14 @@ async fn submit(state: AppState, wait: Option<u64>, body: Bytes, endpoint: Endpo
         Err(e @ SubmitError::Busy { .. }) => {
             return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Replica busy", e.to_string()));
         }
+        Err(e @ SubmitError::TooLarge { .. }) => {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request-too-large",
+                "Request too large",
+                e.to_string(),
+            ));
+        }
         Err(e @ SubmitError::Stopped) => return Err(Problem::unavailable(e.to_string())),
     }
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Share messages waiting for the links.
+const OUTGOING_QUEUE: usize = 4096;
+
 pub struct RunOptions {
     /// The replica's `replica.toml`.
     pub config: PathBuf,
@@ -67,7 +70,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .with_context(|| format!("creating the data folder {}", data.display()))?;
 
     let ca_config = CaConfig::load(&options.config, data.join("ca.sqlite"))?;
-    let (outgoing_tx, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+    // Bounded: share traffic a peer provokes cannot grow memory; what is dropped when full is
+    // asked for again by the periodic re-requests.
+    let (outgoing_tx, mut outgoing) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
     let ca = Ca::open(ca_config, Arc::new(outgoing_tx)).await.context("opening the CA state")?;
 
     let mut registry = Registry::default();

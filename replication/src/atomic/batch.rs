@@ -9,6 +9,15 @@ use std::collections::BTreeSet;
 
 const SIGNING_CONTEXT: &[u8] = b"replication/abc/batch/v1";
 
+/// The largest request ordered; larger ones are refused on submission and never disseminated.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Bytes of requests one batch may carry in a cluster of `n`: `n-t` batches make a proposal,
+/// which (with its proof, and inside the agreement's votes that carry it) must fit in one frame.
+pub fn batch_byte_budget(n: usize) -> usize {
+    (wire::MAX_MESSAGE_BYTES / (4 * n.max(1))).min(1 << 20)
+}
+
 /// What a batch may contain: at most `max_requests` requests, each passing `request_valid`
 /// (e.g. a well-formed sealed request in secure causal atomic broadcast).
 #[derive(Clone)]
@@ -74,6 +83,8 @@ impl SignedBatch {
     pub fn verify(&self, public: &PublicKeys, id: &InstanceId, rules: &BatchRules) -> bool {
         self.signer < public.n
             && self.requests.len() <= rules.max_requests
+            && self.requests.iter().all(|r| r.len() <= MAX_REQUEST_BYTES)
+            && self.requests.iter().map(Vec::len).sum::<usize>() <= batch_byte_budget(public.n)
             && self.requests.iter().all(|r| (rules.request_valid)(r))
             && public.replicas.verify(
                 self.signer,

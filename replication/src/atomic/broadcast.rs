@@ -12,7 +12,7 @@
 //! ([`super::dissemination`]), so a request accepted by one honest replica is eventually pending
 //! at all of them.
 
-use super::batch::{BatchRules, SignedBatch, encode_proposal, round_time};
+use super::batch::{BatchRules, MAX_REQUEST_BYTES, SignedBatch, batch_byte_budget, encode_proposal, round_time};
 use super::dissemination::Dissemination;
 use super::round_proof::{RoundProofError, round_instance, round_predicate, verify_round_proof};
 use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement};
@@ -241,7 +241,7 @@ impl AtomicBroadcast {
     /// Queues a request; one that fails the request predicate is never ordered (its
     /// disseminator is to blame: honest replicas check before disseminating).
     fn add_pending(&mut self, sender: PartyId, request: Vec<u8>, step: &mut AbcStep) {
-        if !(self.rules.request_valid)(&request) {
+        if request.len() > MAX_REQUEST_BYTES || !(self.rules.request_valid)(&request) {
             step.fault(Fault::new(sender, FaultKind::InvalidValue));
             return;
         }
@@ -261,11 +261,18 @@ impl AtomicBroadcast {
         let oldest = self.pending_order.iter().take(max_batch.div_ceil(2));
         let own = self.pending_order.iter().filter(|d| self.own.contains(*d));
         let rest = self.pending_order.iter();
+        // Within the byte budget too, so a proposal of n-t batches always fits in a frame.
+        let budget = batch_byte_budget(self.info.n());
+        let mut bytes = 0;
         oldest
             .chain(own)
             .chain(rest)
             .filter(|d| taken.insert(**d))
             .filter_map(|d| self.pending.get(d).cloned())
+            .take_while(|r| {
+                bytes += r.len();
+                bytes <= budget
+            })
             .take(max_batch)
             .collect()
     }
@@ -476,7 +483,7 @@ impl Protocol for AtomicBroadcast {
             AbcInput::Submit(request) => {
                 // Checked before dissemination: an honest replica never spreads what it would
                 // have to blame itself for.
-                if !(self.rules.request_valid)(&request) {
+                if request.len() > MAX_REQUEST_BYTES || !(self.rules.request_valid)(&request) {
                     return step;
                 }
                 let d = digest(&request);

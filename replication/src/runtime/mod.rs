@@ -97,6 +97,8 @@ pub struct Outputs {
 pub enum SubmitError {
     #[error("{queued} of this replica's requests are waiting to be ordered; try again shortly")]
     Busy { queued: usize },
+    #[error("the request is {len} bytes; at most {max} are ordered")]
+    TooLarge { len: usize, max: usize },
     #[error("the replica is shutting down")]
     Stopped,
 }

@@ -16,6 +16,7 @@ use super::snapshot::{self, NodeSnapshot};
 use super::status::{PeerStatus, Status};
 use super::wal::Wal;
 use super::{AppMessage, OrderedRound, RuntimeError, SubmitError};
+use crate::atomic::batch::MAX_REQUEST_BYTES;
 use crate::atomic::broadcast::AbcConfig;
 use crate::atomic::secure::{
     OpenedRound, Request, RoundRecord, ScabcInput, ScabcMessage, SecureAtomicBroadcast, message_round,
@@ -100,6 +101,9 @@ const KEEP_ROUNDS: u64 = 8;
 const DISSEMINATION_KEEP: u64 = 16;
 /// Inputs handled between two syncs at most.
 const GROUP: usize = 512;
+/// Log bytes after which a snapshot is taken whatever the number of inputs (a peer's large
+/// messages must not grow the log, or the replay after a restart, without bound).
+const SNAPSHOT_LOG_BYTES: u64 = 256 * 1024 * 1024;
 /// How often a replica tells its peers which round it is on.
 const STATUS_EVERY: Duration = Duration::from_millis(300);
 
@@ -129,7 +133,10 @@ pub(super) struct Node {
     last_clock: u64,
     last_status: Instant,
     last_progress: (u64, Instant),
-    fetch_pending: Option<(PartyId, Instant)>,
+    /// The peer asked for rounds, the end of the range asked for, and when.
+    fetch_pending: Option<(PartyId, u64, Instant)>,
+    /// A delivered round could not be stored: the node stops at the next commit.
+    storage_error: Option<RuntimeError>,
     submitted_at: HashMap<[u8; 32], Instant>,
     faults: Vec<HashMap<String, u64>>,
     metrics: Arc<Metrics>,
@@ -199,6 +206,7 @@ impl Node {
             last_status: Instant::now(),
             last_progress: (0, Instant::now()),
             fetch_pending: None,
+            storage_error: None,
             submitted_at: HashMap::new(),
             faults: vec![HashMap::new(); n],
             metrics: parts.metrics,
@@ -395,13 +403,12 @@ impl Node {
             requests: opened.requests.clone(),
             record: opened.record,
         };
-        if round >= self.rounds.len() {
-            match wire::encode(&stored)
-                .map_err(|e| e.to_string())
-                .and_then(|b| self.rounds.append(round, &b).map_err(|e| e.to_string()))
-            {
-                Ok(()) => {}
-                Err(e) => tracing::error!(round, error = %e, "cannot store a delivered round"),
+        if round >= self.rounds.len() && self.storage_error.is_none() {
+            let stored = wire::encode(&stored).map_err(|e| RuntimeError::Encode(e.to_string()));
+            if let Err(e) = stored.and_then(|b| self.rounds.append(round, &b).map_err(RuntimeError::from)) {
+                // Not handed on, never snapshotted past: the node stops at the next commit and
+                // a restart delivers the round again from the log.
+                self.storage_error = Some(e);
             }
         }
         for request in &opened.requests {
@@ -418,12 +425,16 @@ impl Node {
     }
 
     fn submit(&mut self, request: Request, reply: SubmitReply) -> Result<(), RuntimeError> {
+        let bytes = request.encode();
+        if bytes.len() > MAX_REQUEST_BYTES {
+            let _ = reply.send(Err(SubmitError::TooLarge { len: bytes.len(), max: MAX_REQUEST_BYTES }));
+            return Ok(());
+        }
         let queued = self.protocol.own_queued();
         if queued >= self.limits.max_own_queued {
             let _ = reply.send(Err(SubmitError::Busy { queued }));
             return Ok(());
         }
-        let bytes = request.encode();
         let d = digest(&bytes);
         if self.submitted_at.len() < 4 * self.limits.max_own_queued {
             self.submitted_at.insert(d, Instant::now());
@@ -443,7 +454,7 @@ impl Node {
                 self.metrics.received(from, payload.len());
                 // Duplicates and gaps are dropped: right after a reconnect a frame can overtake
                 // the resend that fills the gap before it.
-                if seq == self.inboxes[from].received_up_to() + 1 {
+                if self.inboxes[from].received_up_to().checked_add(1) == Some(seq) {
                     self.log(Event::Message { from, seq, payload: payload.to_vec() })?;
                 }
             }
@@ -509,7 +520,15 @@ impl Node {
                 let _ = self.app_to.try_send(AppMessage { from, payload });
             }
             Control::Round(record) => {
-                if self.fetch_pending.is_some_and(|(p, _)| p == from) {
+                // Only answers to our own fetch: an unsolicited record would cost a log record
+                // and a verification each time a peer chose to send one.
+                let Some((asked, until, _)) = self.fetch_pending else {
+                    return Ok(());
+                };
+                if asked != from {
+                    return Ok(());
+                }
+                if record.round + 1 >= until {
                     self.fetch_pending = None;
                 }
                 // Only rounds not yet output are useful (ordered ones may still wait for
@@ -545,7 +564,7 @@ impl Node {
             }
             self.publish_status();
         }
-        if let Some((_, since)) = self.fetch_pending
+        if let Some((_, _, since)) = self.fetch_pending
             && since.elapsed() > Duration::from_secs(2)
         {
             self.fetch_pending = None;
@@ -559,7 +578,8 @@ impl Node {
             && self.fetch_pending.is_none()
             && self.last_progress.1.elapsed() >= self.limits.fetch_after
         {
-            self.fetch_pending = Some((peer, Instant::now()));
+            let until = round + u64::from(self.limits.fetch_rounds);
+            self.fetch_pending = Some((peer, until, Instant::now()));
             self.send_control(peer, &Control::Fetch { from_round: round, max: self.limits.fetch_rounds });
         }
         Ok(())
@@ -567,6 +587,9 @@ impl Node {
 
     /// Makes the group durable, then lets its effects out.
     fn commit(&mut self) -> Result<(), RuntimeError> {
+        if let Some(e) = self.storage_error.take() {
+            return Err(e);
+        }
         self.wal.sync()?;
         self.rounds.sync()?;
         for (reply, d) in self.replies.drain(..) {
@@ -574,7 +597,7 @@ impl Node {
         }
         self.flush_links();
         self.emit_new()?;
-        if self.events_since_snapshot >= self.limits.snapshot_every {
+        if self.events_since_snapshot >= self.limits.snapshot_every || self.wal.segment_bytes() >= SNAPSHOT_LOG_BYTES {
             self.snapshot()?;
         }
         Ok(())
@@ -632,12 +655,13 @@ impl Node {
 
     fn snapshot(&mut self) -> Result<(), RuntimeError> {
         let next_event = self.wal.next_index();
-        let snapshot = NodeSnapshot {
-            next_event,
-            protocol: self.protocol.snapshot(),
-            outboxes: self.outboxes.clone(),
-            inboxes: self.inboxes.clone(),
-        };
+        let protocol = self.protocol.snapshot();
+        if protocol.is_empty() {
+            // Rotating the log away without a usable snapshot would make the state unrecoverable.
+            return Err(RuntimeError::Encode("the protocol state did not encode".into()));
+        }
+        let snapshot =
+            NodeSnapshot { next_event, protocol, outboxes: self.outboxes.clone(), inboxes: self.inboxes.clone() };
         snapshot::store(&self.dir, &snapshot)?;
         self.wal.rotate(next_event)?;
         self.events_since_snapshot = 0;

@@ -5,11 +5,12 @@
 //! first), or from `ITCA_SERVER_BIN`.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 const N: usize = 4;
 const T: usize = 1;
@@ -30,34 +31,6 @@ impl Drop for Cluster {
     }
 }
 
-fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("ITCA_SERVER_BIN") {
-        return PathBuf::from(path);
-    }
-    // This test runs from target/<profile>/deps/; the server binary sits in target/<profile>/.
-    let exe = std::env::current_exe().expect("the test's own path");
-    let path = exe.parent().and_then(Path::parent).expect("target folder").join("ca-server");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p ca-server` first (or set ITCA_SERVER_BIN)",
-        path.display()
-    );
-    path
-}
-
-/// A base port with `2 * N` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports).
-fn free_base_port() -> u16 {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 997) % 40_000) as u16;
-        let listeners: Vec<_> = (0..2 * N as u16).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if listeners.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no run of {} free ports on 127.0.0.1", 2 * N);
-}
-
 impl Cluster {
     fn deal() -> Cluster {
         let dir = tempfile::tempdir().expect("temporary folder");
@@ -65,13 +38,13 @@ impl Cluster {
             n: N,
             t: T,
             name: "End-to-end Test CA".into(),
-            hosts: dealer::hosts::local_hosts(N, free_base_port()).expect("hosts"),
+            hosts: dealer::hosts::local_hosts(N, support::free_base_port(N)).expect("hosts"),
             bits: 1024,
             out: dir.path().join("ca"),
             names: dealer::policy::default_profile_names(&[], true).expect("names"),
         };
         dealer::ceremony::run(&params, 1024, &mut rand::rngs::OsRng, &mut |_| {}).expect("ceremony");
-        Cluster { dir, server: server_binary(), children: (0..N).map(|_| None).collect() }
+        Cluster { dir, server: support::server_binary(), children: (0..N).map(|_| None).collect() }
     }
 
     fn ca(&self) -> PathBuf {

@@ -24,6 +24,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support;
+
 const N: usize = 4;
 /// The 2048-bit ceremony (two safe primes, found by chance) and the replicas' start, on two cores.
 const READY_TIMEOUT: Duration = Duration::from_secs(900);
@@ -49,35 +51,6 @@ fn assert_in_readme(heading: &str, command: &str) {
     let found =
         readme_section(heading).lines().any(|line| line.split(" #").next().unwrap_or_default().trim() == command);
     assert!(found, "the README's {heading:?} no longer has the line\n  {command}");
-}
-
-fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("ITCA_SERVER_BIN") {
-        return PathBuf::from(path);
-    }
-    // This test runs from target/<profile>/deps/; the server binary sits in target/<profile>/.
-    let exe = std::env::current_exe().expect("the test's own path");
-    let path = exe.parent().and_then(Path::parent).expect("target folder").join("ca-server");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p ca-server` first (or set ITCA_SERVER_BIN)",
-        path.display()
-    );
-    path
-}
-
-/// A base port with `2 * N` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports).
-fn free_base_port() -> u16 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let seed = u64::from(std::process::id()) ^ now;
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 997) % 40_000) as u16;
-        let listeners: Vec<_> = (0..2 * N as u16).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if listeners.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no run of {} free ports on 127.0.0.1", 2 * N);
 }
 
 /// A free port on 127.0.0.1 outside `avoid`.
@@ -154,7 +127,7 @@ impl Local {
     fn start(work: &Path, base_port: u16) -> Local {
         let ca = work.join("local-ca");
         let stderr = work.join("ca-server-local.err");
-        let mut command = Command::new(server_binary());
+        let mut command = Command::new(support::server_binary());
         command
             .arg("local")
             .arg("--dir")
@@ -349,7 +322,7 @@ fn the_readme_walkthrough_works_as_pasted() {
     let started = Instant::now();
     let temp = tempfile::tempdir().expect("temporary folder");
     let work = temp.path().to_path_buf();
-    let base = free_base_port();
+    let base = support::free_base_port(N);
     let https_port = free_port(base..base + 2 * N as u16);
 
     // Terminal 1: `cargo run --release -p ca-server -- local`, the ceremony on the first start.

@@ -679,6 +679,7 @@ impl Node {
                 round: self.peer_rounds[p],
                 queued_messages: self.outboxes[p].len(),
                 faults: self.faults[p].values().sum(),
+                dropped_messages: self.outboxes[p].dropped_by_cap(),
             })
             .collect();
         let status = Status {

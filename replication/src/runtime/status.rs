@@ -29,4 +29,7 @@ pub struct PeerStatus {
     pub queued_messages: usize,
     /// Faults attributed to it since this replica started.
     pub faults: u64,
+    /// Messages for it dropped because its queue hit the byte cap (it fetches those rounds'
+    /// records instead).
+    pub dropped_messages: u64,
 }

@@ -8,8 +8,11 @@
 //!   stop, and a restart resumes at the first round not applied);
 //! - feed every application message from a peer to [`Ca::handle_message`];
 //! - forward what the [`Outbox`] is given to the runtime's `send_app`;
+//! - run [`Ca::sign_pending`] whenever [`Ca::signing_work`] says there is work (applying a
+//!   round only registers what it produced; this replica's shares are computed here, off the
+//!   apply path, so ordering and applying go on while the shares are computed);
 //! - call [`Ca::tick`] every second or so (it re-requests missing shares);
-//! - for the HTTP layer, the query methods and [`Ca::subscribe`] (to wait for a certificate).
+//! - for the HTTP layer, the query methods and [`Ca::watch`] (to wait for a certificate).
 //!
 //! # Time, CRLs and tree heads
 //! Certificates start at the round's agreed time. After every round that appended entries, a tree
@@ -32,7 +35,7 @@ use sha2::{Digest, Sha256};
 use threshold::PartyId;
 use threshold::combine::CombineError;
 use threshold::rsa::{RsaKeyShare, SignatureShare, ThresholdRsaPublic};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::apply::{self, Applied, ApplyError, Context, Effect, RoundInput};
 use crate::certificate::{self, CertificateError, Issuer};
@@ -47,6 +50,7 @@ use crate::signing::{
 use crate::store::{
     CertificateRow, Counts, CrlRow, EntryRow, RoundWrite, SigningObject, Store, StoreError, TreeHeadRow,
 };
+use crate::waiters::{WaitKey, Waiters};
 
 /// A CRL is valid this long after its thisUpdate (see the module documentation).
 pub const CRL_VALIDITY: u64 = 7 * 86_400;
@@ -55,6 +59,10 @@ pub const CRL_VALIDITY: u64 = 7 * 86_400;
 pub const CRL_REFRESH: u64 = 3 * 86_400;
 /// The most items one query returns.
 pub const MAX_PAGE: u64 = 1000;
+/// Objects waiting for their signature beyond which applying waits for signing to catch up, so
+/// a replica that orders faster than it signs keeps a bounded backlog in memory (the runtime's
+/// delivery queue then fills and ordering slows down to the signing pace).
+pub const MAX_UNSIGNED: usize = 2048;
 
 /// Where the state machine's messages to its peers go (best effort: a message may be dropped,
 /// the periodic requests make up for it). The daemon forwards them to the runtime's `send_app`.
@@ -213,7 +221,13 @@ struct Inner {
     tree: RwLock<MerkleTree>,
     policy: RwLock<CurrentPolicy>,
     signer: Mutex<Signer>,
-    changes: watch::Sender<u64>,
+    /// Set when objects were registered: [`Ca::sign_pending`] has work.
+    sign_work: Notify,
+    /// Set when signatures completed: an apply waiting for room may go on.
+    signed: Notify,
+    /// Held while computing own shares, so two callers never compute the same ones.
+    own_shares: Mutex<()>,
+    waiters: Waiters,
     poisoned: AtomicBool,
     abandon_commit_of: AtomicU64,
 }
@@ -322,7 +336,6 @@ impl Ca {
         }
 
         let current = CurrentPolicy { policy: policy.clone(), json: policy_json, sha256: hex::encode(policy_hash) };
-        let (changes, _) = watch::channel(0);
         let inner = Inner {
             id,
             public,
@@ -344,7 +357,10 @@ impl Ca {
             tree: RwLock::new(tree),
             policy: RwLock::new(current),
             signer: Mutex::new(signer),
-            changes,
+            sign_work: Notify::new(),
+            signed: Notify::new(),
+            own_shares: Mutex::new(()),
+            waiters: Waiters::default(),
             poisoned: AtomicBool::new(false),
             abandon_commit_of: AtomicU64::new(u64::MAX),
         };
@@ -377,6 +393,7 @@ impl Ca {
     /// runtime may deliver it again after a restart); a later round than the next is an error.
     pub async fn apply_round(&self, round: RoundInput) -> Result<RoundReport, CaError> {
         let inner = &self.inner;
+        self.wait_for_signing_room(round.round).await;
         let mut machine = inner.machine.lock().await;
         if inner.poisoned.load(Ordering::SeqCst) {
             return Err(CaError::Poisoned);
@@ -491,7 +508,9 @@ impl Ca {
         inner.log_size.store(tree_size, Ordering::SeqCst);
         inner.next_round.store(round.round + 1, Ordering::SeqCst);
         drop(machine);
-        inner.changes.send_modify(|n| *n += 1);
+        for applied in &applied {
+            inner.waiters.wake(WaitKey::Request(applied.entry.request_digest));
+        }
 
         let report = RoundReport {
             round: round.round,
@@ -514,8 +533,8 @@ impl Ca {
         };
         // Signing is best effort from here: a failure is retried by `tick`, never undoes the
         // committed round.
-        if let Err(error) = self.start_signing(objects).await {
-            tracing::warn!(round = round.round, %error, "signing the round's objects failed; will retry");
+        if let Err(error) = self.register_objects(objects).await {
+            tracing::warn!(round = round.round, %error, "registering the round's objects for signing failed; will retry");
         }
         Ok(report)
     }
@@ -560,26 +579,65 @@ impl Ca {
 
     // ---- joint signing ----
 
-    /// Registers new objects, computes and sends this replica's shares, and combines what can be.
-    async fn start_signing(&self, objects: Vec<SigningObject>) -> Result<(), CaError> {
+    /// Waits while [`MAX_UNSIGNED`] objects wait for their signature.
+    async fn wait_for_signing_room(&self, round: u64) {
+        let mut waited = 0u32;
+        loop {
+            let signed = self.inner.signed.notified();
+            tokio::pin!(signed);
+            signed.as_mut().enable();
+            if self.inner.signer.lock().await.pending().len() < MAX_UNSIGNED {
+                return;
+            }
+            if tokio::time::timeout(Duration::from_secs(1), signed).await.is_err() {
+                waited += 1;
+                if waited % 10 == 0 {
+                    tracing::warn!(round, seconds = waited, "applying waits for signing to catch up");
+                }
+            }
+        }
+    }
+
+    /// Registers new objects to sign (with the shares that arrived for them early) and wakes
+    /// [`Ca::sign_pending`].
+    async fn register_objects(&self, objects: Vec<SigningObject>) -> Result<(), CaError> {
         let now = Instant::now();
         let mut early = Vec::new();
-        let mut own = Vec::new();
         {
             let mut signer = self.inner.signer.lock().await;
             for object in objects {
                 let message = Arc::new(object.message);
-                for (party, share) in
-                    signer.add_object(object.hash, object.kind, object.reference, message.clone(), now)
-                {
+                for (party, share) in signer.add_object(object.hash, object.kind, object.reference, message, now) {
                     early.push((object.hash, party as u64, share_json(&share)));
                 }
-                own.push((object.hash, message, false));
             }
         }
+        self.inner.sign_work.notify_one();
         self.inner.store.put_shares(&early).await?;
-        self.compute_own(own, None).await?;
+        // Early shares may already complete a signature with this replica's own.
         self.run_combines().await
+    }
+
+    /// Resolves when objects were registered since the last call: the daemon then runs
+    /// [`Ca::sign_pending`].
+    pub async fn signing_work(&self) {
+        self.inner.sign_work.notified().await;
+    }
+
+    /// Computes and sends this replica's shares for every object still lacking them, oldest
+    /// first and a few at a time (so the first shares leave before the last are computed), and
+    /// combines what can be. Objects a peer's shares completed meanwhile are skipped.
+    pub async fn sign_pending(&self) -> Result<(), CaError> {
+        let _computing = self.inner.own_shares.lock().await;
+        let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+        loop {
+            let missing = self.inner.signer.lock().await.missing_own(chunk);
+            if missing.is_empty() {
+                return Ok(());
+            }
+            self.compute_own(missing, None).await?;
+            self.run_combines().await?;
+        }
     }
 
     /// Computes this replica's shares off the async threads, spread over the cores.
@@ -689,7 +747,8 @@ impl Ca {
                         }
                     }
                 }
-                own_with_proof = signer.missing_own().into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
+                own_with_proof =
+                    signer.missing_own(usize::MAX).into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
             }
             for (hash, pending, signature) in finished {
                 self.store_signature(hash, &pending, &signature).await?;
@@ -717,7 +776,10 @@ impl Ca {
         };
         let object = SigningObject { hash, kind: pending.kind, reference: pending.reference, message: Vec::new() };
         self.inner.store.finish_signature(&object, signature, assembled.as_deref()).await?;
-        self.inner.changes.send_modify(|n| *n += 1);
+        if pending.kind == ObjectKind::Certificate {
+            self.inner.waiters.wake(WaitKey::Certificate(pending.reference));
+        }
+        self.inner.signed.notify_waiters();
         Ok(())
     }
 
@@ -837,8 +899,7 @@ impl Ca {
     /// Periodic work: computes own shares still missing (after a restart), asks the peers again
     /// for shares on objects that have waited [`CaConfig::resend_after`], and combines.
     pub async fn tick(&self) -> Result<(), CaError> {
-        let missing = self.inner.signer.lock().await.missing_own();
-        self.compute_own(missing, None).await?;
+        self.sign_pending().await?;
         let now = Instant::now();
         let due = now.checked_sub(self.inner.resend_after).unwrap_or(now);
         let (plain, proven) = self.inner.signer.lock().await.due_requests(due, now);
@@ -889,10 +950,16 @@ impl Ca {
         })
     }
 
-    /// A receiver that changes after every applied round and every completed signature: the
-    /// HTTP layer waits on it for a request's certificate.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+    /// Wake-ups for a request's outcome: enable a `notified()` future on `watch(key)` before
+    /// checking [`Ca::request_status`], then wait on it; give it back with [`Ca::unwatch`] when
+    /// not woken. [`WaitKey::Request`] is woken when the request is applied,
+    /// [`WaitKey::Certificate`] when the certificate at that log index is signed.
+    pub fn watch(&self, key: WaitKey) -> Arc<Notify> {
+        self.inner.waiters.watch(key)
+    }
+
+    pub fn unwatch(&self, key: WaitKey, notify: &Arc<Notify>) {
+        self.inner.waiters.unwatch(key, notify)
     }
 
     /// The root certificate, DER.

@@ -19,7 +19,8 @@
 //! - [`certificate`]: the issuer (from the root), the to-be-signed end-entity certificate, serial
 //!   numbers, and assembly of TBS + signature;
 //! - [`crl`]: the to-be-signed CRL and its assembly;
-//! - [`merkle`]: the RFC 6962 audit-log tree with inclusion and consistency proofs.
+//! - [`merkle`]: the RFC 6962 audit-log tree with inclusion and consistency proofs;
+//! - [`waiters`]: wake-ups for HTTP handlers waiting on one request's outcome.
 
 pub mod apply;
 pub mod ca;
@@ -35,6 +36,7 @@ pub mod profile;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod waiters;
 
 pub use apply::{RequestInput, RoundInput};
 pub use ca::{Ca, CaError, Outbox, Outgoing};

@@ -216,6 +216,8 @@ pub struct Pending {
     pub failed_version: Option<u64>,
     /// When peers were last asked for their shares.
     pub last_request: Instant,
+    /// Registration order: own shares are computed oldest first.
+    pub seq: u64,
 }
 
 /// A combination to run.
@@ -259,6 +261,7 @@ pub struct Signer {
     recent_order: VecDeque<Hash>,
     faults: Vec<PartyFaults>,
     signed: u64,
+    next_seq: u64,
 }
 
 impl Signer {
@@ -276,6 +279,7 @@ impl Signer {
             recent_order: VecDeque::new(),
             faults: vec![PartyFaults::default(); parties],
             signed: 0,
+            next_seq: 0,
         }
     }
 
@@ -335,8 +339,10 @@ impl Signer {
                 version: 0,
                 failed_version: None,
                 last_request: now,
+                seq: self.next_seq,
             },
         );
+        self.next_seq += 1;
         let mut stored = Vec::new();
         if let Some(early) = self.early.remove(&hash) {
             self.early_count -= early.len();
@@ -512,8 +518,11 @@ impl Signer {
     }
 
     /// Objects lacking this replica's own share (or its proof, once proofs are requested).
-    pub fn missing_own(&self) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
-        self.pending
+    /// Up to `limit` objects this replica has not contributed its share to yet (or only a
+    /// share without the proof now asked for), oldest first: `(hash, message, with_proof)`.
+    pub fn missing_own(&self, limit: usize) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
+        let mut missing: Vec<(u64, Hash, Arc<Vec<u8>>, bool)> = self
+            .pending
             .iter()
             .filter_map(|(hash, pending)| {
                 let own = pending.shares.get(&self.me);
@@ -522,9 +531,12 @@ impl Signer {
                     None => true,
                     Some(share) => with_proof && share.proof.is_none(),
                 };
-                missing.then(|| (*hash, pending.message.clone(), with_proof))
+                missing.then(|| (pending.seq, *hash, pending.message.clone(), with_proof))
             })
-            .collect()
+            .collect();
+        missing.sort_unstable_by_key(|(seq, ..)| *seq);
+        missing.truncate(limit);
+        missing.into_iter().map(|(_, hash, message, with_proof)| (hash, message, with_proof)).collect()
     }
 }
 
@@ -595,7 +607,7 @@ mod tests {
         assert!(newly);
         assert_eq!(forgotten, [1]);
         assert_eq!(s.faults()[1].invalid_shares, 1);
-        assert_eq!(s.missing_own().len(), 1, "own share needs a proof now");
+        assert_eq!(s.missing_own(usize::MAX).len(), 1, "own share needs a proof now");
         // Party 1 now goes last among trusted shares.
         s.add_object([2; 32], ObjectKind::Certificate, 1, Arc::new(b"n".to_vec()), Instant::now());
         for party in [1, 3, 0] {

@@ -5,6 +5,7 @@ use super::AppState;
 use super::problem::Problem;
 use crate::ca::{self, CaError};
 use crate::entry::{EntryKind, RefusalCode};
+use crate::waiters::WaitKey;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -241,14 +242,29 @@ async fn submit(state: AppState, wait: Option<u64>, body: Bytes, endpoint: Endpo
     }
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut changes = state.ca.subscribe();
+    let mut status = None;
     loop {
-        let status = state.ca.request_status(&id).await.map_err(internal)?;
+        // What to wait for next: the request's application, then its certificate's signature.
+        let key = match &status {
+            Some(ca::RequestStatus { kind: EntryKind::Issued, log_index, .. }) => WaitKey::Certificate(*log_index),
+            _ => WaitKey::Request(id),
+        };
+        let notify = state.ca.watch(key);
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        status = state.ca.request_status(&id).await.map_err(internal)?;
         if settled(&status) {
             let body = api_status(&state, &id, status).await?;
             return Ok((StatusCode::OK, Json(body)).into_response());
         }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+        let moved_on = matches!((&status, key), (Some(s), WaitKey::Request(_)) if s.kind == EntryKind::Issued);
+        if moved_on {
+            state.ca.unwatch(key, &notify);
+            continue;
+        }
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
+            state.ca.unwatch(key, &notify);
             let body = api_status(&state, &id, status).await?;
             let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
             let location = HeaderValue::from_str(&format!("/v1/requests/{}", hex::encode(id)));

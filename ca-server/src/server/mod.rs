@@ -119,6 +119,19 @@ pub async fn run(options: RunOptions) -> Result<()> {
             }
         })
     };
+    // This replica's shares, off the apply path: rounds go on being applied (and ordered) while
+    // the shares of earlier ones are computed.
+    let signing = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            loop {
+                ca.signing_work().await;
+                if let Err(e) = ca.sign_pending().await {
+                    tracing::warn!(error = %e, "computing signature shares failed; the periodic work retries");
+                }
+            }
+        })
+    };
     let ticker = {
         let ca = ca.clone();
         tokio::spawn(async move {
@@ -171,7 +184,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     // the restart), then the message tasks, so nothing holds the runtime any more.
     apply.abort();
     let _ = apply.await;
-    for task in [incoming, pump, ticker] {
+    for task in [incoming, signing, pump, ticker] {
         task.abort();
         let _ = task.await;
     }

@@ -207,3 +207,22 @@ async fn a_forged_share_is_attributed_to_its_sender_and_does_not_prevent_signing
     }
     assert!(attributed > 0, "the forger was never caught");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_a_round_leaves_share_computation_to_the_signing_task() {
+    let mut net = Net::new().await;
+    let mut rounds = Rounds::new();
+    let op = operator();
+    let round = rounds.round(vec![issue(&op, &csr(&Key::p256(1), "a.localhost", &[]), "default", None, "s0")]);
+    let ca = net.ca(0).clone();
+    ca.apply_round(round).await.unwrap();
+    let sent = |net: &mut Net| {
+        let outbox = &mut net.replicas[0].as_mut().expect("running").outbox;
+        std::iter::from_fn(|| outbox.try_recv().ok()).count()
+    };
+    assert_eq!(sent(&mut net), 0, "apply computed no share");
+    assert!(ca.metrics().await.unwrap().pending_signatures >= 2, "certificate and tree head wait for signing");
+    tokio::time::timeout(std::time::Duration::from_secs(5), ca.signing_work()).await.expect("apply announced work");
+    ca.sign_pending().await.unwrap();
+    assert!(sent(&mut net) > 0, "the signing task sent this replica's shares");
+}

@@ -138,10 +138,12 @@ impl Net {
         (0..N).filter(|id| self.replicas[*id].is_some()).collect()
     }
 
-    /// Applies `round` at every running replica.
+    /// Applies `round` at every running replica, each then computing its shares (as the
+    /// daemon's signing task does right after).
     pub async fn apply(&self, round: &RoundInput) {
         for id in self.running() {
             self.ca(id).apply_round(round.clone()).await.unwrap();
+            self.ca(id).sign_pending().await.unwrap();
         }
     }
 

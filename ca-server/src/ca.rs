@@ -591,7 +591,7 @@ impl Ca {
             }
             if tokio::time::timeout(Duration::from_secs(1), signed).await.is_err() {
                 waited += 1;
-                if waited % 10 == 0 {
+                if waited.is_multiple_of(10) {
                     tracing::warn!(round, seconds = waited, "applying waits for signing to catch up");
                 }
             }

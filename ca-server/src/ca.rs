@@ -45,7 +45,7 @@ use crate::csr::CsrLimits;
 use crate::entry::{EntryKind, RefusalCode, TreeHead};
 use crate::merkle::{Hash, MerkleTree, TreeError};
 use crate::signing::{
-    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, Signer, SigningMessage,
+    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Signer, SigningMessage,
 };
 use crate::store::{
     CertificateRow, Counts, CrlRow, EntryRow, RoundWrite, SigningObject, Store, StoreError, TreeHeadRow,
@@ -248,10 +248,6 @@ fn sha256(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
-fn share_json(share: &SignatureShare) -> String {
-    serde_json::to_string(share).expect("in-memory JSON serialisation")
-}
-
 fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // A panic while holding the lock cannot leave these values half-updated (each is replaced
     // or appended to whole), so a poisoned lock is still usable.
@@ -319,20 +315,13 @@ impl Ca {
         let log_size = loaded.leaf_hashes.len() as u64;
         let tree = MerkleTree::from_leaf_hashes(loaded.leaf_hashes);
 
-        // Objects still to sign, with the shares already held: due for a request at once.
+        // Objects still to sign: due for a request at once (shares are kept in memory only; the
+        // peers send theirs again, or the finished signature).
         let mut signer = Signer::new(id, n, t, public.signature_len());
         let now = Instant::now();
         let due = now.checked_sub(resend_after).unwrap_or(now);
         for object in store.unsigned_objects().await? {
             let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), due);
-        }
-        for (hash, party, json) in store.pending_shares().await? {
-            let Ok(share) = serde_json::from_str::<SignatureShare>(&json) else {
-                tracing::warn!(party, "a stored signature share does not decode; ignored");
-                continue;
-            };
-            let party = usize::try_from(party).unwrap_or(usize::MAX);
-            let _ = signer.receive(party, hash, share);
         }
 
         let current = CurrentPolicy { policy: policy.clone(), json: policy_json, sha256: hex::encode(policy_hash) };
@@ -602,18 +591,14 @@ impl Ca {
     /// [`Ca::sign_pending`].
     async fn register_objects(&self, objects: Vec<SigningObject>) -> Result<(), CaError> {
         let now = Instant::now();
-        let mut early = Vec::new();
         {
             let mut signer = self.inner.signer.lock().await;
             for object in objects {
                 let message = Arc::new(object.message);
-                for (party, share) in signer.add_object(object.hash, object.kind, object.reference, message, now) {
-                    early.push((object.hash, party as u64, share_json(&share)));
-                }
+                let _ = signer.add_object(object.hash, object.kind, object.reference, message, now);
             }
         }
         self.inner.sign_work.notify_one();
-        self.inner.store.put_shares(&early).await?;
         // Early shares may already complete a signature with this replica's own.
         self.run_combines().await
     }
@@ -681,18 +666,14 @@ impl Ca {
         if computed.is_empty() {
             return Ok(());
         }
-        let mut stored = Vec::new();
         let mut outgoing = Vec::new();
         {
             let mut signer = self.inner.signer.lock().await;
             for (hash, share) in computed {
-                if signer.receive(self.inner.id, hash, share.clone()) == Received::Stored {
-                    stored.push((hash, self.inner.id as u64, share_json(&share)));
-                }
+                let _ = signer.receive(self.inner.id, hash, share.clone());
                 outgoing.push(HashedShare { hash, share });
             }
         }
-        self.inner.store.put_shares(&stored).await?;
         for message in signing::chunked(&outgoing, |shares| SigningMessage::Shares { shares }) {
             self.inner.outbox.send(to, message.encode());
         }
@@ -719,7 +700,6 @@ impl Ca {
             .map_err(|e| CaError::Task(e.to_string()))?;
 
             let mut finished: Vec<(Hash, Pending, Vec<u8>)> = Vec::new();
-            let mut forget = Vec::new();
             let mut need_proofs = Vec::new();
             let own_with_proof;
             {
@@ -739,8 +719,7 @@ impl Ca {
                             if !faulty.is_empty() {
                                 tracing::warn!(?faulty, "invalid signature shares attributed");
                             }
-                            let (newly, forgotten) = signer.failed(&job.hash, job.version, &faulty);
-                            forget.extend(forgotten.into_iter().map(|party| (job.hash, party as u64)));
+                            let (newly, _forgotten) = signer.failed(&job.hash, job.version, &faulty);
                             if newly {
                                 need_proofs.push(job.hash);
                             }
@@ -750,10 +729,7 @@ impl Ca {
                 own_with_proof =
                     signer.missing_own(usize::MAX).into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
             }
-            for (hash, pending, signature) in finished {
-                self.store_signature(hash, &pending, &signature).await?;
-            }
-            self.inner.store.delete_shares(&forget).await?;
+            self.store_signatures(finished).await?;
             if !need_proofs.is_empty() {
                 for message in
                     signing::chunked(&need_proofs, |hashes| SigningMessage::Request { hashes, with_proof: true })
@@ -767,17 +743,27 @@ impl Ca {
         }
     }
 
-    /// Stores a signature and what it completes.
-    async fn store_signature(&self, hash: Hash, pending: &Pending, signature: &[u8]) -> Result<(), CaError> {
-        let assembled = match pending.kind {
-            ObjectKind::Certificate => Some(certificate::assemble(&pending.message, signature)?),
-            ObjectKind::Crl => Some(crl::assemble_crl(&pending.message, signature)?),
-            ObjectKind::TreeHead => None,
-        };
-        let object = SigningObject { hash, kind: pending.kind, reference: pending.reference, message: Vec::new() };
-        self.inner.store.finish_signature(&object, signature, assembled.as_deref()).await?;
-        if pending.kind == ObjectKind::Certificate {
-            self.inner.waiters.wake(WaitKey::Certificate(pending.reference));
+    /// Stores signatures and what they complete (one transaction), and wakes who waits on them.
+    async fn store_signatures(&self, finished: Vec<(Hash, Pending, Vec<u8>)>) -> Result<(), CaError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(finished.len());
+        for (hash, pending, signature) in &finished {
+            let assembled = match pending.kind {
+                ObjectKind::Certificate => Some(certificate::assemble(&pending.message, signature)?),
+                ObjectKind::Crl => Some(crl::assemble_crl(&pending.message, signature)?),
+                ObjectKind::TreeHead => None,
+            };
+            let object =
+                SigningObject { hash: *hash, kind: pending.kind, reference: pending.reference, message: Vec::new() };
+            rows.push((object, signature.clone(), assembled));
+        }
+        self.inner.store.finish_signatures(&rows).await?;
+        for (_, pending, _) in &finished {
+            if pending.kind == ObjectKind::Certificate {
+                self.inner.waiters.wake(WaitKey::Certificate(pending.reference));
+            }
         }
         self.inner.signed.notify_waiters();
         Ok(())
@@ -799,17 +785,12 @@ impl Ca {
         };
         match message {
             SigningMessage::Shares { shares } => {
-                let mut stored = Vec::new();
                 {
                     let mut signer = self.inner.signer.lock().await;
                     for HashedShare { hash, share } in shares {
-                        let json = share_json(&share);
-                        if signer.receive(from, hash, share) == Received::Stored {
-                            stored.push((hash, from as u64, json));
-                        }
+                        let _ = signer.receive(from, hash, share);
                     }
                 }
-                self.inner.store.put_shares(&stored).await?;
                 self.run_combines().await
             }
             SigningMessage::Request { hashes, with_proof } => self.answer(from, hashes, with_proof).await,
@@ -879,21 +860,21 @@ impl Ca {
         })
         .await
         .map_err(|e| CaError::Task(e.to_string()))?;
-        for (hash, valid, signature) in checked {
-            let pending = {
-                let mut signer = self.inner.signer.lock().await;
+        let mut finished = Vec::new();
+        {
+            let mut signer = self.inner.signer.lock().await;
+            for (hash, valid, signature) in checked {
                 if !valid {
                     tracing::warn!(peer = from, "a peer sent a signature that does not verify");
                     signer.invalid_signature(from);
                     continue;
                 }
-                signer.finished(&hash, &[])
-            };
-            if let Some(pending) = pending {
-                self.store_signature(hash, &pending, &signature).await?;
+                if let Some(pending) = signer.finished(&hash, &[]) {
+                    finished.push((hash, pending, signature));
+                }
             }
         }
-        Ok(())
+        self.store_signatures(finished).await
     }
 
     /// Periodic work: computes own shares still missing (after a restart), asks the peers again

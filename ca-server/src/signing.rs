@@ -314,7 +314,7 @@ impl Signer {
         self.fault(from, |f| f.invalid_signatures += 1);
     }
 
-    /// Registers an object to sign; returns the early shares for it that are now to be stored.
+    /// Registers an object to sign; returns the shares that had arrived early and are now held.
     pub fn add_object(
         &mut self,
         hash: Hash,

@@ -8,8 +8,9 @@
 //! (it is in the WAL file, written before the commit returns); a power cut may lose the last
 //! commits but never corrupts the database. That is enough because the replication runtime keeps
 //! every delivered round durably and re-delivers from [`crate::ca::Ca::next_round`]: a lost round
-//! is applied again, to the same bytes. Not syncing on every commit matters because signature
-//! shares are written many times per round.
+//! is applied again, to the same bytes. Not syncing on every commit matters because combined
+//! signatures are written many times per round. Signature shares are not stored at all: after a
+//! restart a replica recomputes its own and asks its peers again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -177,13 +178,6 @@ impl Store {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        // Shares stored after their object was signed (a race that loses nothing) are garbage.
-        sqlx::query(
-            "DELETE FROM signature_shares WHERE hash NOT IN \
-             (SELECT hash FROM signing_objects WHERE signature IS NULL)",
-        )
-        .execute(&pool)
-        .await?;
         Ok(Store { pool })
     }
 
@@ -430,85 +424,34 @@ impl Store {
             .collect()
     }
 
-    /// Stored shares on unsigned objects: (object hash, party, share JSON).
-    pub async fn pending_shares(&self) -> Result<Vec<(Hash, u64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT hash, party, share FROM signature_shares ORDER BY hash, party")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|row| Ok((array(row.try_get("hash")?, "share hash")?, get_u64(&row, "party")?, row.try_get("share")?)))
-            .collect()
-    }
-
-    /// Stores shares (object hash, party, share JSON), replacing a party's earlier one.
-    pub async fn put_shares(&self, shares: &[(Hash, u64, String)]) -> Result<(), StoreError> {
-        if shares.is_empty() {
+    /// Records combined signatures and what each completes (the certificate or CRL DER), in one
+    /// transaction: `(object, signature, assembled)`; the object's message is not read.
+    pub async fn finish_signatures(
+        &self,
+        finished: &[(SigningObject, Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        if finished.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for (hash, party, share) in shares {
-            sqlx::query("INSERT OR REPLACE INTO signature_shares (hash, party, share) VALUES (?, ?, ?)")
-                .bind(&hash[..])
-                .bind(int(*party)?)
-                .bind(share.as_str())
+        for (object, signature, assembled) in finished {
+            sqlx::query("UPDATE signing_objects SET signature = ? WHERE hash = ?")
+                .bind(signature.as_slice())
+                .bind(&object.hash[..])
                 .execute(&mut *tx)
                 .await?;
+            let reference = int(object.reference)?;
+            let (sql, value) = match object.kind {
+                ObjectKind::Certificate => {
+                    ("UPDATE certificates SET der = ? WHERE log_index = ?", assembled.as_deref())
+                }
+                ObjectKind::Crl => ("UPDATE crls SET der = ? WHERE crl_number = ?", assembled.as_deref()),
+                ObjectKind::TreeHead => {
+                    ("UPDATE tree_heads SET signature = ? WHERE tree_size = ?", Some(&signature[..]))
+                }
+            };
+            sqlx::query(sql).bind(value).bind(reference).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Forgets parties' shares (found invalid).
-    pub async fn delete_shares(&self, shares: &[(Hash, u64)]) -> Result<(), StoreError> {
-        for (hash, party) in shares {
-            sqlx::query("DELETE FROM signature_shares WHERE hash = ? AND party = ?")
-                .bind(&hash[..])
-                .bind(int(*party)?)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Records a combined signature and what it completes (the certificate or CRL DER), and
-    /// drops the object's shares, in one transaction.
-    pub async fn finish_signature(
-        &self,
-        object: &SigningObject,
-        signature: &[u8],
-        assembled: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_objects SET signature = ? WHERE hash = ?")
-            .bind(signature)
-            .bind(&object.hash[..])
-            .execute(&mut *tx)
-            .await?;
-        let reference = int(object.reference)?;
-        match object.kind {
-            ObjectKind::Certificate => {
-                sqlx::query("UPDATE certificates SET der = ? WHERE log_index = ?")
-                    .bind(assembled)
-                    .bind(reference)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ObjectKind::Crl => {
-                sqlx::query("UPDATE crls SET der = ? WHERE crl_number = ?")
-                    .bind(assembled)
-                    .bind(reference)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ObjectKind::TreeHead => {
-                sqlx::query("UPDATE tree_heads SET signature = ? WHERE tree_size = ?")
-                    .bind(signature)
-                    .bind(reference)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        sqlx::query("DELETE FROM signature_shares WHERE hash = ?").bind(&object.hash[..]).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

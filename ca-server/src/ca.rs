@@ -48,7 +48,8 @@ use crate::signing::{
     self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Signer, SigningMessage,
 };
 use crate::store::{
-    CertificateRow, Counts, CrlRow, EntryRow, RoundWrite, SigningObject, Store, StoreError, TreeHeadRow,
+    CertificateRow, Counts, CrlRow, EntryRow, FinishedSignature, RoundWrite, SigningObject, Store, StoreError,
+    TreeHeadRow,
 };
 use crate::waiters::{WaitKey, Waiters};
 
@@ -757,7 +758,7 @@ impl Ca {
             };
             let object =
                 SigningObject { hash: *hash, kind: pending.kind, reference: pending.reference, message: Vec::new() };
-            rows.push((object, signature.clone(), assembled));
+            rows.push(FinishedSignature { object, signature: signature.clone(), assembled });
         }
         self.inner.store.finish_signatures(&rows).await?;
         for (_, pending, _) in &finished {

@@ -127,6 +127,16 @@ pub struct TreeHeadRow {
     pub signature: Option<Vec<u8>>,
 }
 
+/// A combined signature to record.
+#[derive(Debug, Clone)]
+pub struct FinishedSignature {
+    /// The object signed (its message is not read).
+    pub object: SigningObject,
+    pub signature: Vec<u8>,
+    /// The certificate or CRL DER it completes.
+    pub assembled: Option<Vec<u8>>,
+}
+
 /// A stored CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCrl {
@@ -425,16 +435,13 @@ impl Store {
     }
 
     /// Records combined signatures and what each completes (the certificate or CRL DER), in one
-    /// transaction: `(object, signature, assembled)`; the object's message is not read.
-    pub async fn finish_signatures(
-        &self,
-        finished: &[(SigningObject, Vec<u8>, Option<Vec<u8>>)],
-    ) -> Result<(), StoreError> {
+    /// transaction.
+    pub async fn finish_signatures(&self, finished: &[FinishedSignature]) -> Result<(), StoreError> {
         if finished.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for (object, signature, assembled) in finished {
+        for FinishedSignature { object, signature, assembled } in finished {
             sqlx::query("UPDATE signing_objects SET signature = ? WHERE hash = ?")
                 .bind(signature.as_slice())
                 .bind(&object.hash[..])

@@ -228,6 +228,8 @@ struct Inner {
     signed: Notify,
     /// Held while computing own shares, so two callers never compute the same ones.
     own_shares: Mutex<()>,
+    /// Signatures combined but not stored yet (the database failed): stored again by `tick`.
+    unstored: Mutex<Vec<(Hash, Pending, Vec<u8>)>>,
     waiters: Waiters,
     poisoned: AtomicBool,
     abandon_commit_of: AtomicU64,
@@ -350,11 +352,48 @@ impl Ca {
             sign_work: Notify::new(),
             signed: Notify::new(),
             own_shares: Mutex::new(()),
+            unstored: Mutex::new(Vec::new()),
             waiters: Waiters::default(),
             poisoned: AtomicBool::new(false),
             abandon_commit_of: AtomicU64::new(u64::MAX),
         };
         Ok(Ca { inner: Arc::new(inner) })
+    }
+
+    /// After a failed round (the database could not be written: disk full, file made read-only),
+    /// reloads the state kept in memory from the database, so that the round can be applied
+    /// again once storage works. Fails, changing nothing, while the database cannot be read.
+    pub async fn recover(&self) -> Result<(), CaError> {
+        let inner = &self.inner;
+        let mut machine = inner.machine.lock().await;
+        let loaded = inner.store.load().await?;
+        let Some((policy_json, policy_hash)) = loaded.policy else {
+            return Err(CaError::Config("the database lost its policy".into()));
+        };
+        let policy = Policy::parse(&policy_json).map_err(|e| CaError::Config(format!("policy: {e}")))?;
+        let unsigned = inner.store.unsigned_objects().await?;
+        let log_size = loaded.leaf_hashes.len() as u64;
+        *lock_write(&inner.tree) = MerkleTree::from_leaf_hashes(loaded.leaf_hashes);
+        *machine = Machine {
+            next_index: log_size,
+            next_crl_number: loaded.next_crl_number,
+            last_crl_update: loaded.last_crl_update,
+            policy: policy.clone(),
+        };
+        *lock_write(&inner.policy) = CurrentPolicy { policy, json: policy_json, sha256: hex::encode(policy_hash) };
+        inner.log_size.store(log_size, Ordering::SeqCst);
+        inner.next_round.store(loaded.next_round, Ordering::SeqCst);
+        {
+            let now = Instant::now();
+            let mut signer = inner.signer.lock().await;
+            for object in unsigned {
+                let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), now);
+            }
+        }
+        inner.poisoned.store(false, Ordering::SeqCst);
+        drop(machine);
+        inner.sign_work.notify_one();
+        Ok(())
     }
 
     /// Closes the database (in-flight work should be finished first).
@@ -745,12 +784,21 @@ impl Ca {
     }
 
     /// Stores signatures and what they complete (one transaction), and wakes who waits on them.
+    /// If the database fails they are kept, and `tick` stores them once it works again.
     async fn store_signatures(&self, finished: Vec<(Hash, Pending, Vec<u8>)>) -> Result<(), CaError> {
         if finished.is_empty() {
             return Ok(());
         }
+        let result = self.try_store_signatures(&finished).await;
+        if result.is_err() {
+            self.inner.unstored.lock().await.extend(finished);
+        }
+        result
+    }
+
+    async fn try_store_signatures(&self, finished: &[(Hash, Pending, Vec<u8>)]) -> Result<(), CaError> {
         let mut rows = Vec::with_capacity(finished.len());
-        for (hash, pending, signature) in &finished {
+        for (hash, pending, signature) in finished {
             let assembled = match pending.kind {
                 ObjectKind::Certificate => Some(certificate::assemble(&pending.message, signature)?),
                 ObjectKind::Crl => Some(crl::assemble_crl(&pending.message, signature)?),
@@ -761,7 +809,7 @@ impl Ca {
             rows.push(FinishedSignature { object, signature: signature.clone(), assembled });
         }
         self.inner.store.finish_signatures(&rows).await?;
-        for (_, pending, _) in &finished {
+        for (_, pending, _) in finished {
             if pending.kind == ObjectKind::Certificate {
                 self.inner.waiters.wake(WaitKey::Certificate(pending.reference));
             }
@@ -881,6 +929,8 @@ impl Ca {
     /// Periodic work: computes own shares still missing (after a restart), asks the peers again
     /// for shares on objects that have waited [`CaConfig::resend_after`], and combines.
     pub async fn tick(&self) -> Result<(), CaError> {
+        let unstored = std::mem::take(&mut *self.inner.unstored.lock().await);
+        self.store_signatures(unstored).await?;
         self.sign_pending().await?;
         let now = Instant::now();
         let due = now.checked_sub(self.inner.resend_after).unwrap_or(now);

@@ -662,3 +662,112 @@ fn a_replica_killed_under_load_restarts_and_serves_the_same_certificates_and_tre
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A tmpfs the test mounts (and lazily unmounts when dropped).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` (with the reason printed) where this process may not mount file systems.
+    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).expect("mount point");
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "itca-test"])
+            .arg(path)
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            eprintln!("skipped: cannot mount a tmpfs here: {}", String::from_utf8_lossy(&output.stderr));
+            return None;
+        }
+        Some(SmallDisk(path.to_path_buf()))
+    }
+
+    /// Fills the disk to the last byte with one file.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0]);
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn health_of(cluster: &Cluster, id: usize) -> (u16, Value) {
+    let (status, body) = curl(cluster, &[&cluster.url(id, "/healthz")]);
+    (status, json(&body))
+}
+
+#[test]
+fn a_replica_whose_disk_fills_pauses_says_so_in_healthz_and_resumes_without_loss_once_it_has_room() {
+    let cluster = start_cluster(13);
+    let dir = cluster.work_dir("disk-full");
+    let Some(disk) = SmallDisk::mount(&cluster.dir.join("small-disk"), "16m") else {
+        return;
+    };
+    // Replica 3's database moves onto the small disk (its replication log stays where it was).
+    let pid = cluster.pids.lock().expect("pids")[3];
+    // SAFETY: kill(2) on a child we spawned.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let data = cluster.ca.join("replica-3/data");
+    for suffix in ["", "-wal", "-shm"] {
+        let from = data.join(format!("ca.sqlite{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, disk.0.join(format!("ca.sqlite{suffix}"))).expect("copy the database");
+            std::fs::remove_file(&from).expect("remove the old copy");
+        }
+    }
+    std::os::unix::fs::symlink(disk.0.join("ca.sqlite"), data.join("ca.sqlite")).expect("symlink");
+    start_replica(&cluster, 3);
+    wait_healthy(&cluster, 3);
+
+    let filler = disk.fill();
+    let mut serials = Vec::new();
+    for i in 0..4 {
+        let sub = dir.join(format!("f{i}"));
+        std::fs::create_dir_all(&sub).expect("dir");
+        let answer = issue(&cluster, &sub, "p256", &format!("full{i}.localhost"), i % 3);
+        serials.push(answer["serial"].as_str().expect("serial").to_string());
+    }
+    let start = Instant::now();
+    loop {
+        let (status, body) = health_of(&cluster, 3);
+        if status == 503 {
+            assert_eq!(body["status"], "degraded", "{body}");
+            assert!(body["reason"].as_str().is_some_and(|r| r.contains("storage")), "{body}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the full disk never showed in /healthz: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = std::fs::read_to_string(cluster.dir.join("replica-3.log")).expect("log");
+    assert!(log.contains("applying is paused"), "the pause is logged");
+
+    // Room again: it resumes by itself, applies what it missed and serves the same state.
+    std::fs::remove_file(filler).expect("remove the filler");
+    wait_healthy(&cluster, 3);
+    for serial in &serials {
+        assert_eq!(chain_from(&cluster, 3, serial), chain_from(&cluster, 0, serial), "certificate {serial}");
+    }
+    let start = Instant::now();
+    loop {
+        let heads: Vec<Option<Value>> = [0, 3].iter().map(|id| sth_of(&cluster, *id)).collect();
+        if heads[0].is_some() && heads[0] == heads[1] {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "replica 3's tree head never matched: {heads:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, _) = health_of(&cluster, 3);
+    assert_eq!(status, 200);
+}

@@ -20,7 +20,6 @@ use der::pem::LineEnding;
 use replication::atomic::secure::Request;
 use replication::runtime::SubmitError;
 use serde::Deserialize;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest a client may ask a submission to wait for its outcome.
@@ -523,10 +522,11 @@ pub async fn replica_status(State(state): State<AppState>) -> Answer {
 
 pub async fn health(State(state): State<AppState>) -> Answer {
     let status = state.runtime.status();
-    let degraded = state.degraded.load(Ordering::SeqCst);
+    let reason = state.degraded.reason();
+    let degraded = reason.is_some();
     let body = ca_api::api::Health {
         status: if degraded { "degraded" } else { "ok" }.into(),
-        reason: degraded.then(|| "applying the ordered log failed; see the replica's log".to_string()),
+        reason,
         replica: state.ca.id(),
         next_round: state.ca.next_round(),
         log_size: state.ca.log_size(),

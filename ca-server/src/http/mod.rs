@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 use replication::runtime::Runtime;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use threshold::cluster::ClusterFile;
 
 /// Largest request body accepted (a CSR with many names, sealed, base64 in JSON fits easily).
@@ -26,8 +25,31 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub cluster: Arc<ClusterFile>,
     pub registry: Arc<Registry>,
-    /// Set when applying the ordered log failed (e.g. storage): `/healthz` answers 503.
-    pub degraded: Arc<AtomicBool>,
+    /// Set while applying the ordered log fails (e.g. storage): `/healthz` answers 503.
+    pub degraded: Arc<Degraded>,
+}
+
+/// Why this replica is not applying the ordered log now, if it is not.
+#[derive(Debug, Default)]
+pub struct Degraded(std::sync::Mutex<Option<String>>);
+
+impl Degraded {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // Replaced whole on every change: a poisoned lock still holds a consistent value.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn set(&self, reason: String) {
+        *self.slot() = Some(reason);
+    }
+
+    pub fn clear(&self) {
+        *self.slot() = None;
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.slot().clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -7,9 +7,9 @@ pub mod local;
 pub mod tls;
 
 use crate::apply::{RequestInput, RoundInput};
-use crate::ca::{Ca, Outgoing};
+use crate::ca::{Ca, CaError, Outgoing};
 use crate::config::CaConfig;
-use crate::http::{AppState, router};
+use crate::http::{AppState, Degraded, router};
 use anyhow::{Context, Result};
 use prometheus_client::registry::Registry;
 use replication::runtime::files::ReplicaFiles;
@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -42,6 +41,40 @@ fn round_input(round: OrderedRound) -> RoundInput {
             .into_iter()
             .map(|r| RequestInput { digest: r.digest, sealed: r.sealed, payload: r.payload })
             .collect(),
+    }
+}
+
+/// The longest pause between attempts to apply a round while storage fails.
+const STORAGE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Applies one round. While the database cannot be written (disk full, file made read-only...)
+/// the replica pauses: it says why in `/healthz` and the log, and tries again, with growing
+/// pauses, until the round is stored; nothing half-applied stays behind (one transaction per
+/// round), so nothing is lost. Any other failure is returned: it would recur on every replay.
+async fn apply_until_stored(ca: &Ca, degraded: &Degraded, round: RoundInput) -> Result<(), CaError> {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let error = match ca.apply_round(round.clone()).await {
+            Ok(_) => {
+                degraded.clear();
+                return Ok(());
+            }
+            Err(error @ (CaError::Store(_) | CaError::Poisoned)) => error,
+            Err(error) => {
+                tracing::error!(round = round.round, %error, "applying a round failed; stopping");
+                degraded.set(format!("applying round {} failed: {error}", round.round));
+                return Err(error);
+            }
+        };
+        if degraded.reason().is_none() {
+            tracing::error!(round = round.round, %error, "storage failed; applying is paused until it works again");
+        }
+        degraded.set(format!("storage failed applying round {}: {error}; retrying", round.round));
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(STORAGE_RETRY_MAX);
+        if let Err(error) = ca.recover().await {
+            tracing::debug!(%error, "the database cannot be read back yet");
+        }
     }
 }
 
@@ -81,23 +114,16 @@ pub async fn run(options: RunOptions) -> Result<()> {
     runtime_config.resume_from = ca.next_round();
     let (runtime, outputs) = Runtime::start(runtime_config, &mut registry).await.context("starting replication")?;
     let runtime = Arc::new(runtime);
-    let degraded = Arc::new(AtomicBool::new(false));
+    let degraded = Arc::new(Degraded::default());
 
     let mut rounds = outputs.rounds;
     let apply = {
         let (ca, degraded) = (ca.clone(), degraded.clone());
         tokio::spawn(async move {
             while let Some(round) = rounds.recv().await {
-                let number = round.round;
-                if let Err(e) = ca.apply_round(round_input(round)).await {
-                    // Nothing half-applied stays behind (one transaction per round); the round
-                    // is delivered again after a restart, so stopping loses nothing.
-                    tracing::error!(round = number, error = %e, "applying a round failed; stopping so a restart can resume");
-                    degraded.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
+                apply_until_stored(&ca, &degraded, round_input(round)).await?;
             }
-            Ok(())
+            Ok::<(), CaError>(())
         })
     };
     let mut messages = outputs.messages;

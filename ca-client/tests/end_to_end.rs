@@ -4,139 +4,16 @@
 //! The `ca-server` binary is taken from this build's target folder (`cargo build -p ca-server`
 //! first), or from `ITCA_SERVER_BIN`.
 
-use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
+use support::cluster::{Cluster, show};
 
 const N: usize = 4;
 const T: usize = 1;
-
-/// The replicas, stopped (SIGKILL, then reaped) when the test ends however it ends.
-struct Cluster {
-    dir: tempfile::TempDir,
-    server: PathBuf,
-    children: Vec<Option<Child>>,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Cluster {
-    fn deal() -> Cluster {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let params = dealer::ceremony::CeremonyParams {
-            n: N,
-            t: T,
-            name: "End-to-end Test CA".into(),
-            hosts: dealer::hosts::local_hosts(N, support::free_base_port(N)).expect("hosts"),
-            bits: 1024,
-            out: dir.path().join("ca"),
-            names: dealer::policy::default_profile_names(&[], true).expect("names"),
-        };
-        dealer::ceremony::run(&params, 1024, &mut rand::rngs::OsRng, &mut |_| {}).expect("ceremony");
-        Cluster { dir, server: support::server_binary(), children: (0..N).map(|_| None).collect() }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca")
-    }
-
-    fn cluster_file(&self) -> PathBuf {
-        self.ca().join("public/cluster.json")
-    }
-
-    fn root(&self) -> PathBuf {
-        self.ca().join("public/root.pem")
-    }
-
-    fn start(&mut self, id: usize) {
-        let replica = self.ca().join(format!("replica-{id}"));
-        let log = File::options().create(true).append(true).open(replica.join("server.log")).expect("log file");
-        let child = Command::new(&self.server)
-            .arg("run")
-            .arg("--config")
-            .arg(replica.join("replica.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start ca-server");
-        self.children[id] = Some(child);
-    }
-
-    fn stop(&mut self, id: usize) {
-        if let Some(mut child) = self.children[id].take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Runs `ca-client --cluster ... ARGS` in the test folder.
-    fn client(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ca-client"))
-            .arg("--cluster")
-            .arg(self.cluster_file())
-            .args(["--wait", "90"])
-            .args(args)
-            .current_dir(self.dir.path())
-            // The audit state goes to the test folder, never to the user's home.
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .output()
-            .expect("run ca-client")
-    }
-
-    /// Like [`Cluster::client`], and the command must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.client(args);
-        assert!(output.status.success(), "ca-client {args:?} failed:\n{}", show(&output));
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// Waits until `status` shows `healthy` of the replicas healthy.
-    fn wait_healthy(&self, healthy: usize) {
-        let want = format!("{healthy} of {N} replicas healthy");
-        let started = Instant::now();
-        loop {
-            let output = self.client(&["status"]);
-            if String::from_utf8_lossy(&output.stdout).contains(&want) {
-                return;
-            }
-            assert!(started.elapsed() < Duration::from_secs(90), "never {want}:\n{}\n{}", show(&output), self.logs());
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn logs(&self) -> String {
-        (0..N)
-            .map(|id| {
-                let text =
-                    std::fs::read_to_string(self.ca().join(format!("replica-{id}/server.log"))).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                format!("--- replica {id} ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn openssl(args: &[&str], dir: &Path) -> String {
     let output = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
@@ -179,7 +56,7 @@ fn tamper_with_entry(database: &Path, index: i64) {
 #[test]
 fn four_real_replicas_issue_verify_revoke_and_audit_and_tolerate_a_faulty_one() {
     let started = Instant::now();
-    let mut cluster = Cluster::deal();
+    let mut cluster = Cluster::deal(N, T);
     eprintln!("ceremony: {:?}", started.elapsed());
     for id in 0..N {
         cluster.start(id);

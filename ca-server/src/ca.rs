@@ -45,7 +45,7 @@ use crate::csr::CsrLimits;
 use crate::entry::{EntryKind, RefusalCode, TreeHead};
 use crate::merkle::{Hash, MerkleTree, TreeError};
 use crate::signing::{
-    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Signer, SigningMessage,
+    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, Signer, SigningMessage,
 };
 use crate::store::{
     CertificateRow, Counts, CrlRow, EntryRow, FinishedSignature, RoundWrite, SigningObject, Store, StoreError,
@@ -834,17 +834,45 @@ impl Ca {
         };
         match message {
             SigningMessage::Shares { shares } => {
+                let mut checks = Vec::new();
                 {
                     let mut signer = self.inner.signer.lock().await;
+                    let now = Instant::now();
                     for HashedShare { hash, share } in shares {
-                        let _ = signer.receive(from, hash, share);
+                        if signer.receive(from, hash, share.clone()) == Received::Late
+                            && let Some(check) = signer.spot_check(from, &hash, share, now)
+                        {
+                            checks.push(check);
+                        }
                     }
                 }
+                self.spot_check(from, checks).await?;
                 self.run_combines().await
             }
             SigningMessage::Request { hashes, with_proof } => self.answer(from, hashes, with_proof).await,
             SigningMessage::Signatures { signatures } => self.receive_signatures(from, signatures).await,
         }
+    }
+
+    /// Runs spot checks of late shares from `from` (see [`Signer::spot_check`]).
+    async fn spot_check(&self, from: PartyId, checks: Vec<CombineJob>) -> Result<(), CaError> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let public = self.inner.public.clone();
+        let failed = tokio::task::spawn_blocking(move || {
+            checks.iter().filter(|job| public.combine(&job.message, &job.shares).is_err()).count()
+        })
+        .await
+        .map_err(|e| CaError::Task(e.to_string()))?;
+        if failed > 0 {
+            tracing::warn!(peer = from, "a late signature share does not combine with this replica's own");
+            let mut signer = self.inner.signer.lock().await;
+            for _ in 0..failed {
+                signer.spot_check_failed(from);
+            }
+        }
+        Ok(())
     }
 
     /// Answers a peer's request with this replica's shares, or with signatures already combined.

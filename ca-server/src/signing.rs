@@ -42,6 +42,11 @@ pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 pub const MAX_EARLY_SHARES: usize = 16_384;
 /// Objects signed recently, remembered so that late shares for them are ignored cheaply.
 const RECENTLY_SIGNED: usize = 16_384;
+/// Recently signed objects whose late shares are spot-checked (with t = 1 only, see
+/// [`Signer::spot_check`]).
+const SPOT_CHECKED: usize = 64;
+/// At most one spot check per party in this long, so checking costs little CPU.
+const SPOT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -262,6 +267,9 @@ pub struct Signer {
     faults: Vec<PartyFaults>,
     signed: u64,
     next_seq: u64,
+    /// Recently signed objects with this replica's own share on them.
+    spot: VecDeque<(Hash, Arc<Vec<u8>>, SignatureShare)>,
+    last_spot_check: BTreeMap<PartyId, Instant>,
 }
 
 impl Signer {
@@ -280,6 +288,8 @@ impl Signer {
             faults: vec![PartyFaults::default(); parties],
             signed: 0,
             next_seq: 0,
+            spot: VecDeque::new(),
+            last_spot_check: BTreeMap::new(),
         }
     }
 
@@ -437,8 +447,12 @@ impl Signer {
                 continue;
             }
             let mut shares: Vec<SignatureShare> = pending.shares.values().cloned().collect();
-            // Parties caught cheating before go last, so the optimistic path avoids them.
-            shares.sort_by_key(|share| (faults[share.id].total() > 0, share.id));
+            // Parties caught cheating before go last, so the optimistic path avoids them. The
+            // others take turns by object: with a fixed order a bad share from a high party id
+            // would never be tried, and so never be caught and counted.
+            let offset = usize::from(hash[0]);
+            let parties = self.parties;
+            shares.sort_by_key(|share| (faults[share.id].total() > 0, (share.id + offset) % parties));
             pending.combining = true;
             jobs.push(CombineJob { hash: *hash, message: pending.message.clone(), shares, version: pending.version });
         }
@@ -453,6 +467,14 @@ impl Signer {
         }
         let pending = self.pending.remove(hash)?;
         self.signed += 1;
+        if self.threshold == 1
+            && let Some(own) = pending.shares.get(&self.me)
+        {
+            self.spot.push_back((*hash, pending.message.clone(), own.clone()));
+            if self.spot.len() > SPOT_CHECKED {
+                self.spot.pop_front();
+            }
+        }
         self.recent.insert(*hash);
         self.recent_order.push_back(*hash);
         while self.recent_order.len() > RECENTLY_SIGNED {
@@ -461,6 +483,34 @@ impl Signer {
             }
         }
         Some(pending)
+    }
+
+    /// A share that arrived after its object was signed, to check now: with t = 1 this
+    /// replica's own share and `share` alone must combine to a valid signature, so if they do not,
+    /// `from` is faulty (its bad share was never needed, so it would otherwise go unnoticed).
+    /// Returns the combination to run, at most one per party per [`SPOT_CHECK_EVERY`]; report a
+    /// failure with [`Signer::spot_check_failed`].
+    pub fn spot_check(
+        &mut self,
+        from: PartyId,
+        hash: &Hash,
+        share: SignatureShare,
+        now: Instant,
+    ) -> Option<CombineJob> {
+        if from == self.me || share.id != from {
+            return None;
+        }
+        if self.last_spot_check.get(&from).is_some_and(|last| now.duration_since(*last) < SPOT_CHECK_EVERY) {
+            return None;
+        }
+        let (_, message, own) = self.spot.iter().find(|(h, _, _)| h == hash)?;
+        self.last_spot_check.insert(from, now);
+        Some(CombineJob { hash: *hash, message: message.clone(), shares: vec![own.clone(), share], version: 0 })
+    }
+
+    /// A spot check's combination failed: `from`'s share was invalid.
+    pub fn spot_check_failed(&mut self, from: PartyId) {
+        self.fault(from, |f| f.invalid_shares += 1);
     }
 
     /// A combination found too few shares (more may come).
@@ -615,7 +665,43 @@ mod tests {
         }
         let jobs = s.take_ready();
         let job = jobs.iter().find(|j| j.hash == [2; 32]).unwrap();
-        assert_eq!(job.shares.iter().map(|s| s.id).collect::<Vec<_>>(), [0, 3, 1]);
+        let order: Vec<PartyId> = job.shares.iter().map(|s| s.id).collect();
+        assert_eq!(order[2], 1, "the cheater is tried last: {order:?}");
+    }
+
+    #[test]
+    fn a_late_share_is_spot_checked_against_the_own_share_at_most_once_a_second_per_party() {
+        let mut s = Signer::new(0, 4, 1, 4);
+        s.add_object([9; 32], ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), Instant::now());
+        s.receive(0, [9; 32], share(0, 1));
+        s.receive(1, [9; 32], share(1, 2));
+        let job = s.take_ready().pop().unwrap();
+        assert!(s.finished(&job.hash, &[]).is_some());
+        assert_eq!(s.receive(3, [9; 32], share(3, 7)), Received::Late);
+        let now = Instant::now();
+        let check = s.spot_check(3, &[9; 32], share(3, 7), now).expect("a check");
+        assert_eq!(check.shares.iter().map(|s| s.id).collect::<Vec<_>>(), [0, 3], "own share and the late one");
+        assert!(s.spot_check(3, &[9; 32], share(3, 7), now).is_none(), "once a second per party");
+        assert!(s.spot_check(2, &[1; 32], share(2, 7), now).is_none(), "only recently signed objects");
+        s.spot_check_failed(3);
+        assert_eq!(s.faults()[3].invalid_shares, 1);
+    }
+
+    #[test]
+    fn every_party_share_is_tried_first_for_some_object() {
+        let mut s = signer();
+        let mut first = BTreeSet::new();
+        for object in 0..8u8 {
+            let hash = [object; 32];
+            s.add_object(hash, ObjectKind::Certificate, u64::from(object), Arc::new(vec![object]), Instant::now());
+            for party in 0..4 {
+                s.receive(party, hash, share(party, object));
+            }
+        }
+        for job in s.take_ready() {
+            first.insert(job.shares[0].id);
+        }
+        assert_eq!(first.len(), 4, "a bad share from any party is eventually tried and caught");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What the end-to-end tests share: where the server binary is, and free loopback ports.
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 

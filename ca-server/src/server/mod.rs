@@ -3,6 +3,8 @@
 //! message pump and the HTTPS API — and stops them gracefully on SIGTERM or Ctrl-C; `local`
 //! ([`local`]) runs a whole cluster on this machine.
 
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod local;
 pub mod tls;
 
@@ -92,7 +94,26 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
+/// How this replica departs from the protocol: never, outside the test-only Byzantine replica.
+#[cfg(feature = "byzantine")]
+type Conduct = byzantine::Byzantine;
+#[cfg(not(feature = "byzantine"))]
+#[derive(Default)]
+struct Conduct;
+
 pub async fn run(options: RunOptions) -> Result<()> {
+    serve(options, Conduct::default()).await
+}
+
+/// Runs a Byzantine replica (test only; see [`byzantine`]).
+#[cfg(feature = "byzantine")]
+pub async fn run_byzantine(options: RunOptions, conduct: byzantine::Byzantine) -> Result<()> {
+    tracing::warn!(?conduct, "running as a BYZANTINE test replica");
+    serve(options, conduct).await
+}
+
+async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
+    let _ = &conduct;
     let files = ReplicaFiles::load(&options.config)?;
     let id = files.config.id;
     let data = options.data.unwrap_or_else(|| files.dir.join("data"));
@@ -112,6 +133,10 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut runtime_config = RuntimeConfig::new(&options.config, data.join("replication"));
     // Rounds the database has not applied are handed over again.
     runtime_config.resume_from = ca.next_round();
+    #[cfg(feature = "byzantine")]
+    {
+        runtime_config.misbehaviour = conduct.protocol.clone();
+    }
     let (runtime, outputs) = Runtime::start(runtime_config, &mut registry).await.context("starting replication")?;
     let runtime = Arc::new(runtime);
     let degraded = Arc::new(Degraded::default());
@@ -139,8 +164,15 @@ pub async fn run(options: RunOptions) -> Result<()> {
     };
     let pump = {
         let runtime = runtime.clone();
+        #[cfg(feature = "byzantine")]
+        let bad_rsa_shares = conduct.bad_rsa_shares;
         tokio::spawn(async move {
             while let Some(out) = outgoing.recv().await {
+                #[cfg(feature = "byzantine")]
+                let out = match bad_rsa_shares {
+                    true => Outgoing { to: out.to, payload: byzantine::tamper_shares(out.payload) },
+                    false => out,
+                };
                 runtime.send_app(out.to, out.payload).await;
             }
         })
@@ -185,10 +217,20 @@ pub async fn run(options: RunOptions) -> Result<()> {
         registry: Arc::new(registry),
         degraded: degraded.clone(),
     };
+    #[cfg(feature = "byzantine")]
+    if conduct.forged_requests {
+        tokio::spawn(byzantine::submit_forged_requests(ca.clone(), runtime.clone(), Duration::from_millis(300)));
+    }
+    let app = router(state);
+    #[cfg(feature = "byzantine")]
+    let app = match conduct.forged_http {
+        true => app.layer(axum::middleware::from_fn(byzantine::forge_responses)),
+        false => app,
+    };
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
         .handle(handle.clone())
-        .serve(router(state).into_make_service());
+        .serve(app.into_make_service());
     tracing::info!(replica = id, %listen, "replica ready");
     let server = tokio::spawn(server);
 

@@ -7,6 +7,8 @@
 //! `src/bin/ordering-node.rs`) embeds: requests go in with [`Runtime::submit`], ordered rounds
 //! come out of the returned channel, status and Prometheus metrics are published.
 
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod control;
 pub mod files;
 pub mod link;
@@ -53,6 +55,9 @@ pub struct RuntimeConfig {
     /// The first round the application has not applied: rounds before it are not handed out
     /// again after a restart, rounds from it on are (from the round store, then live).
     pub resume_from: u64,
+    /// Test only: what this replica does to the protocol messages it sends.
+    #[cfg(feature = "byzantine")]
+    pub misbehaviour: byzantine::Misbehaviour,
 }
 
 impl RuntimeConfig {
@@ -63,6 +68,8 @@ impl RuntimeConfig {
             abc: AbcConfig::default(),
             limits: NodeLimits::default(),
             resume_from: 0,
+            #[cfg(feature = "byzantine")]
+            misbehaviour: byzantine::Misbehaviour::default(),
         }
     }
 }
@@ -194,6 +201,8 @@ impl Runtime {
             deliver_to: deliver_tx,
             app_to: app_tx,
             resume_from: config.resume_from,
+            #[cfg(feature = "byzantine")]
+            misbehaviour: config.misbehaviour.clone(),
             metrics,
             status: status_tx,
         };

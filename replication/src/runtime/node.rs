@@ -138,6 +138,8 @@ pub(super) struct Node {
     /// A delivered round could not be stored: the node stops at the next commit.
     storage_error: Option<RuntimeError>,
     submitted_at: HashMap<[u8; 32], Instant>,
+    #[cfg(feature = "byzantine")]
+    tamperer: Option<super::byzantine::Tamperer>,
     faults: Vec<HashMap<String, u64>>,
     metrics: Arc<Metrics>,
     status: watch::Sender<Status>,
@@ -145,6 +147,11 @@ pub(super) struct Node {
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(feature = "byzantine")]
+fn seed_of(rng_seed: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(rng_seed[..8].try_into().unwrap_or_default())
 }
 
 pub(super) struct NodeParts {
@@ -157,6 +164,8 @@ pub(super) struct NodeParts {
     pub deliver_to: mpsc::Sender<OrderedRound>,
     pub app_to: mpsc::Sender<AppMessage>,
     pub resume_from: u64,
+    #[cfg(feature = "byzantine")]
+    pub misbehaviour: super::byzantine::Misbehaviour,
     pub metrics: Arc<Metrics>,
     pub status: watch::Sender<Status>,
 }
@@ -208,6 +217,9 @@ impl Node {
             fetch_pending: None,
             storage_error: None,
             submitted_at: HashMap::new(),
+            #[cfg(feature = "byzantine")]
+            tamperer: (!parts.misbehaviour.is_honest())
+                .then(|| super::byzantine::Tamperer::new(parts.misbehaviour.clone(), seed_of(&parts.rng_seed))),
             faults: vec![HashMap::new(); n],
             metrics: parts.metrics,
             status: parts.status,
@@ -356,17 +368,18 @@ impl Node {
                 if !matches!(targeted.target, Target::Node(p) if p == me) {
                     let round =
                         message_round(&targeted.message).unwrap_or(self.protocol.atomic().round() + DISSEMINATION_KEEP);
-                    let Ok(bytes) = wire::encode(&targeted.message) else {
-                        continue;
-                    };
-                    let payload: Arc<[u8]> = bytes.into();
                     let peers: Vec<PartyId> = match targeted.target {
                         Target::All => (0..self.outboxes.len()).filter(|p| *p != me).collect(),
                         Target::Node(p) if p < self.outboxes.len() => vec![p],
                         Target::Node(_) => Vec::new(),
                     };
-                    for peer in peers {
-                        self.outboxes[peer].push(Some(round), payload.clone());
+                    if !self.tampered(&peers, round, &targeted.message)
+                        && let Ok(bytes) = wire::encode(&targeted.message)
+                    {
+                        let payload: Arc<[u8]> = bytes.into();
+                        for peer in peers {
+                            self.outboxes[peer].push(Some(round), payload.clone());
+                        }
                     }
                 }
                 if matches!(targeted.target, Target::All) || targeted.target == Target::Node(me) {
@@ -384,6 +397,25 @@ impl Node {
                 queue.push_back(self.protocol.handle_message(me, message, rng));
             }
         }
+    }
+
+    /// A Byzantine test replica queues its falsified versions of `message` instead (true).
+    #[cfg(feature = "byzantine")]
+    fn tampered(&mut self, peers: &[PartyId], round: u64, message: &ScabcMessage) -> bool {
+        let Some(tamperer) = self.tamperer.as_mut() else {
+            return false;
+        };
+        for &peer in peers {
+            for payload in tamperer.outgoing(&self.info, peer, message) {
+                self.outboxes[peer].push(Some(round), payload);
+            }
+        }
+        true
+    }
+
+    #[cfg(not(feature = "byzantine"))]
+    fn tampered(&mut self, _: &[PartyId], _: u64, _: &ScabcMessage) -> bool {
+        false
     }
 
     fn record_fault(&mut self, party: PartyId, kind: &str) {

@@ -284,7 +284,7 @@ impl Report {
         ));
         line(format!(
             "between replicas per certificate: {} bytes, {} messages; replica CPU per certificate: {}",
-            show(self.link_bytes_per_certificate, 1.0, ""),
+            self.link_bytes_per_certificate.map_or("-".to_string(), |v| format!("{v:.0}")),
             show(self.link_messages_per_certificate, 1.0, ""),
             show(self.cpu_ms_per_certificate, 1.0, " ms")
         ));
@@ -303,7 +303,7 @@ impl Report {
                     show(r.rss_bytes.map(|v| v as f64), 1.0 / 1_048_576.0, ""),
                     show(r.max_rss_bytes.map(|v| v as f64), 1.0 / 1_048_576.0, ""),
                     show(r.bytes_sent, 1e-3, ""),
-                    show(r.messages_sent, 1.0, "")
+                    r.messages_sent.map_or("-".to_string(), |v| format!("{v:.0}"))
                 )),
             }
         }

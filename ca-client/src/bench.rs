@@ -417,7 +417,7 @@ pub async fn run<T: Transport>(
     let latencies = std::mem::take(&mut *tally.latencies.lock().unwrap_or_else(|e| e.into_inner()));
     let mut problems: Vec<(String, usize)> =
         std::mem::take(&mut *tally.problems.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
-    problems.sort_by(|a, b| b.1.cmp(&a.1));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.1));
     Ok(Report {
         n,
         t: client.cluster().t,

@@ -629,4 +629,16 @@ mod tests {
         assert!(Cli::try_parse_from(["ca-client", "revoke", "c.pem"]).is_err());
         assert!(Cli::try_parse_from(["ca-client", "request", "--name", "a", "--cert-out", "c"]).is_err());
     }
+
+    #[test]
+    fn bench_takes_clients_requests_and_a_key_type() {
+        let cli =
+            Cli::try_parse_from(["ca-client", "bench", "--clients", "4", "--requests", "20", "--key-type", "ed25519"])
+                .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Bench { clients: 4, requests: 20, key_type: KeyType::Ed25519, json: false, .. }
+        ));
+        assert!(Cli::try_parse_from(["ca-client", "bench", "--key-type", "dsa"]).is_err());
+    }
 }

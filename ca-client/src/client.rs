@@ -324,6 +324,16 @@ impl<T: Transport> Client<T> {
         self.cluster.t + 1
     }
 
+    /// The timing the client was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The raw way to the replicas (the load generator needs every status code as it came).
+    pub(crate) fn transport(&self) -> &T {
+        &self.transport
+    }
+
     pub fn replica_url(&self, id: usize) -> String {
         self.cluster.urls.get(id).cloned().unwrap_or_default()
     }
@@ -804,7 +814,7 @@ pub(crate) fn parse_json<B: DeserializeOwned>(replica: usize, reply: &Reply) -> 
         .map_err(|e| Finding::new(replica, FindingKind::Invalid, format!("malformed answer: {e}")))
 }
 
-fn parse_problem(reply: &Reply) -> Problem {
+pub(crate) fn parse_problem(reply: &Reply) -> Problem {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(rename = "type", default)]

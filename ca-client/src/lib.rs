@@ -4,6 +4,7 @@
 //!
 //! - [`client`]: [`Client`], the operations, and the rules for believing replicas;
 //! - [`audit`]: signed tree heads, the auditor's state file, and the audit itself;
+//! - [`bench`]: the load generator behind `ca-client bench` and the issuance benchmark;
 //! - [`verify`]: checking certificates and CRLs against the root;
 //! - [`merkle`]: RFC 6962 / RFC 9162 Merkle roots and proof verification;
 //! - [`keys`]: certificate keys, CSRs and signatures for revocation by key;
@@ -14,6 +15,7 @@
 //! The `ca-client` binary is a thin command line over this library.
 
 pub mod audit;
+pub mod bench;
 pub mod client;
 pub mod error;
 pub mod keys;

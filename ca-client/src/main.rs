@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ca_api::{AccountSecret, RevocationReason};
 use ca_client::audit::{self, AuditOptions, HeadOutcome};
+use ca_client::bench::{self, BenchConfig};
 use ca_client::client::{IssueRequest, Progress, Revocation, RevokeAuthority};
 use ca_client::keys::{self, KeyType, PrivateKey};
 use ca_client::verify::{Expectation, Validity, VerifiedCertificate};
@@ -117,6 +118,39 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Load generator: C closed-loop clients issue R certificates (CSRs made before timing);
+    /// reports throughput, latency percentiles, refusals and failures, and each replica's CPU,
+    /// memory and traffic to its peers (from its /metrics).
+    Bench {
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Certificates to ask for in all.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// The certificate keys to generate: ec-p256, ec-p384, rsa-2048 or ed25519.
+        #[arg(long, default_value = "ec-p256", value_parser = parse_key_type)]
+        key_type: KeyType,
+        /// The policy profile to issue under.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Names are bench-<run>-<i>.DOMAIN; the profile must allow them.
+        #[arg(long, default_value = "localhost")]
+        domain: String,
+        /// Seal the requests to the cluster's encryption key.
+        #[arg(long)]
+        sealed: bool,
+        /// Milliseconds each client pauses before each request (not timed); with --clients 1,
+        /// a low-load run.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+        /// Seconds a replica holds a submission open for its outcome (at most 60).
+        #[arg(long, default_value_t = 30)]
+        server_wait: u64,
+        /// Print the report as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_key_type(text: &str) -> Result<KeyType, String> {
@@ -143,8 +177,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // The load generator holds submissions open for the replicas' wait, so each exchange may
+    // take that long.
+    let exchange = match &cli.command {
+        Command::Bench { server_wait, .. } => cli.timeout.max(server_wait + 15),
+        _ => cli.timeout,
+    };
     let options = Options {
-        request_timeout: Duration::from_secs(cli.timeout.max(1)),
+        request_timeout: Duration::from_secs(exchange.max(1)),
         wait_timeout: Duration::from_secs(cli.wait.max(1)),
         ..Options::default()
     };
@@ -166,6 +206,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit { state, quick } => {
             let state = state.unwrap_or_else(|| audit::default_state_path(client.root(), &cli.cluster));
             run_audit(&client, &state, AuditOptions { quick }).await
+        }
+        Command::Bench { clients, requests, key_type, profile, domain, sealed, pause_ms, server_wait, json } => {
+            let account = load_account(cli.account.as_deref(), &cli.cluster)?;
+            let config = BenchConfig {
+                clients,
+                requests,
+                key_type,
+                profile,
+                domain,
+                seal: sealed,
+                server_wait: Duration::from_secs(server_wait.clamp(1, 60)),
+                think_time: Duration::from_millis(pause_ms),
+                give_up_after: Duration::from_secs(cli.wait.max(1)),
+                progress: true,
+                ..BenchConfig::default()
+            };
+            let report = bench::run(&client, &account, &config).await.context("running the benchmark")?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
+            } else {
+                let _ = write!(std::io::stdout(), "{}", report.to_text());
+            }
+            Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }
@@ -565,5 +628,17 @@ mod tests {
         assert!(matches!(cli.command, Command::Revoke { reason: RevocationReason::KeyCompromise, .. }));
         assert!(Cli::try_parse_from(["ca-client", "revoke", "c.pem"]).is_err());
         assert!(Cli::try_parse_from(["ca-client", "request", "--name", "a", "--cert-out", "c"]).is_err());
+    }
+
+    #[test]
+    fn bench_takes_clients_requests_and_a_key_type() {
+        let cli =
+            Cli::try_parse_from(["ca-client", "bench", "--clients", "4", "--requests", "20", "--key-type", "ed25519"])
+                .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Bench { clients: 4, requests: 20, key_type: KeyType::Ed25519, json: false, .. }
+        ));
+        assert!(Cli::try_parse_from(["ca-client", "bench", "--key-type", "dsa"]).is_err());
     }
 }

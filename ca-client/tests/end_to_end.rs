@@ -184,3 +184,37 @@ fn four_real_replicas_issue_verify_revoke_and_audit_and_tolerate_a_faulty_one() 
     }
     eprintln!("audit named the tampered replica: {:?}", started.elapsed());
 }
+
+#[test]
+fn bench_counts_every_request_once_and_reads_every_replicas_cpu_memory_and_traffic() {
+    let started = Instant::now();
+    let mut cluster = Cluster::deal();
+    for id in 0..N {
+        cluster.start(id);
+    }
+    cluster.wait_healthy(N);
+    let requests = 20;
+    let output = cluster.client(&["bench", "--clients", "4", "--requests", &requests.to_string(), "--json"]);
+    assert!(output.status.success(), "ca-client bench failed:\n{}\n{}", show(&output), cluster.logs());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
+    let count = |key: &str| report[key].as_u64().unwrap_or_else(|| panic!("no {key} in {report}"));
+    assert_eq!(count("issued") + count("refused") + count("failed"), requests, "{report}");
+    assert_eq!(count("issued"), requests, "every certificate issued: {report}");
+    assert_eq!(report["latency"]["samples"].as_u64(), Some(requests), "{report}");
+    assert!(report["throughput"].as_f64().is_some_and(|t| t > 0.0), "{report}");
+    let p50 = report["latency"]["p50_ms"].as_f64().expect("p50");
+    let max = report["latency"]["max_ms"].as_f64().expect("max");
+    assert!(0.0 < p50 && p50 <= max, "{report}");
+    assert_eq!(report["settled"], true, "{report}");
+    let replicas = report["replicas"].as_array().expect("replicas");
+    assert_eq!(replicas.len(), N);
+    for replica in replicas {
+        // Every replica computed shares for 20 certificates and talked to its peers.
+        assert!(replica["cpu_seconds"].as_f64().is_some_and(|s| s > 0.0), "CPU not read: {replica}");
+        assert!(replica["rss_bytes"].as_u64().is_some_and(|b| b > 1 << 20), "RSS not read: {replica}");
+        assert!(replica["bytes_sent"].as_f64().is_some_and(|b| b > 0.0), "traffic not read: {replica}");
+        assert!(replica["messages_sent"].as_f64().is_some_and(|m| m > 0.0), "messages not read: {replica}");
+    }
+    assert!(report["link_bytes_per_certificate"].as_f64().is_some_and(|b| b > 0.0), "{report}");
+    eprintln!("bench of {requests} certificates: {:?} in all", started.elapsed());
+}

@@ -555,6 +555,9 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
         let total = f.invalid_shares + f.equivocations + f.impersonations + f.malformed_messages;
         text.push_str(&format!("itca_signature_share_faults{{peer=\"{peer}\"}} {total}\n"));
     }
+    if let Some(process) = super::process::ProcessStats::read() {
+        process.encode(&mut text);
+    }
     text.push_str("# EOF\n");
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -5,6 +5,7 @@
 mod handlers;
 mod openapi;
 pub mod problem;
+pub mod process;
 
 use crate::ca::Ca;
 use axum::Router;

@@ -1,4 +1,8 @@
-//! What the end-to-end tests share: where the server binary is, and free loopback ports.
+//! What the end-to-end tests share: where the server binary is, and free loopback ports; the
+//! fault campaigns' cluster harness ([`cluster`]) and fault-injecting proxy ([`proxy`]).
+
+pub mod cluster;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

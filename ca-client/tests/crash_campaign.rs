@@ -39,10 +39,18 @@ fn campaign(seed: u64, kills: usize) {
         let down = Duration::from_millis(rng.gen_range(0..2500));
         std::thread::sleep(down);
         replicas.start(victim);
+        // Sometimes again while it is still recovering (replaying its log, reconnecting).
+        let again = rng.gen_ratio(1, 4);
+        if again {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..800)));
+            replicas.kill(victim);
+            replicas.start(victim);
+        }
         // At most t replicas are down at once: the next kill waits until this one serves again.
         replicas.wait_healthy(&[victim], Duration::from_secs(60));
         eprintln!(
-            "seed {seed}: cycle {cycle}: killed replica {victim}, down {down:?}, restarted; {} accepted so far",
+            "seed {seed}: cycle {cycle}: killed replica {victim}, down {down:?}, restarted{}; {} accepted so far",
+            if again { ", killed again while recovering and restarted" } else { "" },
             load.accepted_count()
         );
     }

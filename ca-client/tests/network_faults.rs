@@ -99,10 +99,10 @@ fn a_partition_without_a_quorum_stops_progress_without_divergence_and_progress_r
             }
         }
         // Rounds whose messages were already through may still finish; then nothing may.
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(2));
         let frozen = replicas.log_sizes();
         let accepted_at_cut = load.accepted_count();
-        let window = if full_campaign() { 10 } else { 5 };
+        let window = if full_campaign() { 10 } else { 4 };
         std::thread::sleep(Duration::from_secs(window));
         let later = replicas.log_sizes();
         assert!(frozen.iter().all(Option::is_some), "every replica still answers: {frozen:?}");
@@ -149,7 +149,7 @@ fn an_isolated_replica_does_not_stop_the_others_and_catches_up_when_back() {
         let size_at_cut = others.iter().filter_map(|id| at_cut[*id]).max().unwrap_or(0);
         // The isolated replica still accepts requests from clients (it reaches no peer, so they
         // wait in its queue); the other three keep ordering theirs.
-        let window = Duration::from_secs(if full_campaign() { 15 } else { 6 });
+        let window = Duration::from_secs(if full_campaign() { 15 } else { 4 });
         std::thread::sleep(window);
         let grown = wait_until(&replicas, &others, size_at_cut + 1, Duration::from_secs(60));
         let isolated_size = replicas.health(isolated).map(|h| h.log_size);
@@ -186,7 +186,7 @@ fn requests_complete_and_replicas_agree_over_links_with_delay_loss_and_resets() 
         }
         let before = load.accepted_count();
         let size_before = replicas.log_sizes().iter().flatten().copied().max().unwrap_or(0);
-        let window = Duration::from_secs(if full_campaign() { 30 } else { 8 });
+        let window = Duration::from_secs(if full_campaign() { 30 } else { 4 });
         std::thread::sleep(window);
         let accepted = load.accepted_count() - before;
         // What was accepted over the faulty links is ordered over them too: the links stay

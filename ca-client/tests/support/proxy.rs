@@ -176,7 +176,7 @@ pub fn proxy_every_link(
             );
             let port = proxy.port;
             super::cluster::edit_json(&replicas.replica_dir(i).join("cluster.json"), |cluster| {
-                cluster["replicas"][j]["peer_port"] = serde_json::json!(port);
+                cluster["data"]["replicas"][j]["peer_port"] = serde_json::json!(port);
             });
             proxies.insert((i, j), proxy);
         }

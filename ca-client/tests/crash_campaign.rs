@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use support::cluster::{Load, Replicas, campaign_seed, full_campaign, wait_accepted};
+use support::cluster::{Load, Replicas, campaign_seed, full_campaign, settle_time, wait_accepted};
 
 /// One cluster's campaign: `kills` crash-and-restart cycles under load, then the checks.
 fn campaign(seed: u64, kills: usize) {
@@ -31,7 +31,8 @@ fn campaign(seed: u64, kills: usize) {
         // A random moment under load; a victim chosen at random (possibly the last one again,
         // possibly one that has only just restarted and is still catching up).
         let victim = rng.gen_range(0..replicas.n);
-        let accepted_by = |load: &Load| load.accepted.lock().expect("accepted").iter().filter(|a| a.replica == victim).count();
+        let accepted_by =
+            |load: &Load| load.accepted.lock().expect("accepted").iter().filter(|a| a.replica == victim).count();
         let before = accepted_by(&load);
         std::thread::sleep(Duration::from_millis(rng.gen_range(200..2000)));
         replicas.kill(victim);
@@ -60,7 +61,7 @@ fn campaign(seed: u64, kills: usize) {
     assert!(!accepted.is_empty());
 
     let ids: Vec<usize> = (0..replicas.n).collect();
-    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, Duration::from_secs(180));
+    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, settle_time(accepted.len(), 180));
     let size = replicas.wait_converged(&ids, accepted.len() as u64, Duration::from_secs(120));
     eprintln!(
         "seed {seed}: {kills} kills; {} accepted ({accepted_by_victims} by a replica shortly before it was killed), \
@@ -79,7 +80,10 @@ fn replicas_killed_at_random_moments_under_load_lose_no_accepted_request_and_con
     for run in 0..runs {
         // Run 0 uses the printed seed itself, so a failing run of the slice replays exactly.
         let run_seed = if run == 0 { seed } else { seeds.r#gen() };
-        eprintln!("run {run}: replay with ITCA_SEED={run_seed}{}", if full_campaign() { " ITCA_CAMPAIGN=full" } else { "" });
+        eprintln!(
+            "run {run}: replay with ITCA_SEED={run_seed}{}",
+            if full_campaign() { " ITCA_CAMPAIGN=full" } else { "" }
+        );
         campaign(run_seed, kills);
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use support::cluster::{Load, Replicas, campaign_seed, full_campaign, wait_accepted};
+use support::cluster::{Load, Replicas, campaign_seed, full_campaign, settle_time, wait_accepted};
 
 const N: usize = 4;
 const HTTPS_PORT: u16 = 8443;
@@ -194,7 +194,7 @@ fn four_replicas_in_their_own_network_namespaces_keep_issuing_through_a_cut_link
     }
     let accepted = load.stop(&replicas);
     let ids = [0, 1, 2, 3];
-    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, Duration::from_secs(120));
+    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, settle_time(accepted.len(), 120));
     let size = replicas.wait_converged(&ids, accepted.len() as u64, Duration::from_secs(120));
     eprintln!(
         "seed {seed}: {cuts} cut(s) and restore(s); {} accepted by single replicas, {issued} issued and {refused} refused everywhere; one log of {size} entries; {:?}",

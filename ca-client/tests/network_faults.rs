@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use support::cluster::{Load, Replicas, campaign_seed, full_campaign, wait_accepted};
+use support::cluster::{Load, Replicas, campaign_seed, full_campaign, settle_time, wait_accepted};
 use support::proxy::{Mode, Proxy, proxy_every_link};
 
 /// The scenarios run one at a time: three four-replica clusters at once would measure the
@@ -74,7 +74,7 @@ fn link(i: usize, j: usize) -> (usize, usize) {
 fn settle_and_converge(replicas: &Replicas, load: Load, seed: u64, what: &str) {
     let accepted = load.stop(replicas);
     let ids = [0, 1, 2, 3];
-    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, Duration::from_secs(120));
+    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, settle_time(accepted.len(), 120));
     let size = replicas.wait_converged(&ids, accepted.len() as u64, Duration::from_secs(90));
     eprintln!(
         "seed {seed}: {what}: {} accepted, {issued} issued and {refused} refused with a reason everywhere; one log of {size} entries",

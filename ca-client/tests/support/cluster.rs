@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ca_api::AccountSecret;
 use ca_api::api::{Entries, Health, RequestState, RequestStatus, SignedTreeHead};
 use ca_api::command::{CaRequest, Command as CaCommand, SignedCommand, new_nonce};
-use ca_api::AccountSecret;
 use ca_client::keys::{KeyType, PrivateKey};
 use ca_client::request::prepare;
 use ca_client::transport::{HttpRequest, HttpsTransport, Reply, Transport};
@@ -211,6 +211,29 @@ impl Replicas {
         self.get_json(id, &format!("/v1/requests/{request}"))
     }
 
+    /// [`Replicas::request_status`] for many (replica, request) pairs, 32 at a time: a campaign
+    /// checks thousands.
+    pub fn request_statuses(&self, queries: &[(usize, String)]) -> Vec<Option<RequestStatus>> {
+        use futures_util::StreamExt;
+        let transport = self.transport.clone();
+        self.rt.block_on(
+            futures_util::stream::iter(queries.iter().cloned())
+                .map(|(id, request)| {
+                    let transport = transport.clone();
+                    async move {
+                        let reply =
+                            transport.send(id, HttpRequest::get(format!("/v1/requests/{request}"))).await.ok()?;
+                        if reply.status != 200 {
+                            return None;
+                        }
+                        serde_json::from_slice::<RequestStatus>(&reply.body).ok()
+                    }
+                })
+                .buffered(32)
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// The log's leaves `0..size` at replica `id` (base64, as served).
     pub fn leaves(&self, id: usize, size: u64) -> Option<Vec<String>> {
         let mut leaves = Vec::with_capacity(size as usize);
@@ -316,9 +339,11 @@ impl Replicas {
             (0..accepted.len()).flat_map(|i| ids.iter().map(move |id| (i, *id))).collect();
         let mut outcomes: BTreeMap<usize, BTreeMap<usize, String>> = BTreeMap::new();
         while !open.is_empty() {
+            let queries: Vec<(usize, String)> = open.iter().map(|(i, id)| (*id, accepted[*i].id.clone())).collect();
+            let mut statuses = self.request_statuses(&queries).into_iter();
             open.retain(|(i, id)| {
                 let request = &accepted[*i];
-                let Some(status) = self.request_status(*id, &request.id) else { return true };
+                let Some(status) = statuses.next().flatten() else { return true };
                 let outcome = match status.state {
                     RequestState::Pending => return true,
                     RequestState::Issued => match (&status.serial, &status.certificate_chain_pem) {
@@ -352,7 +377,9 @@ impl Replicas {
                 let sample: Vec<String> = open
                     .iter()
                     .take(10)
-                    .map(|(i, id)| format!("{} (accepted by {}) at replica {id}", accepted[*i].id, accepted[*i].replica))
+                    .map(|(i, id)| {
+                        format!("{} (accepted by {}) at replica {id}", accepted[*i].id, accepted[*i].replica)
+                    })
                     .collect();
                 panic!(
                     "{} of {} (request, replica) pairs never settled within {timeout:?}, e.g. {sample:#?}\n{}",
@@ -478,12 +505,17 @@ impl Load {
                 }
             }
         }
-        let accepted = self.accepted.lock().expect("accepted").clone();
-        accepted
+        self.accepted.lock().expect("accepted").clone()
     }
 }
 
-/// Waits until `count` more requests were accepted than `before`, or the timeout.
+/// How long `accepted` requests may take to settle: `base` seconds, plus what a backlog of them
+/// takes at a modest ten a second (a long campaign's load can outpace the cluster for a while).
+pub fn settle_time(accepted: usize, base: u64) -> Duration {
+    Duration::from_secs(base + accepted as u64 / 10)
+}
+
+/// Waits until at least `at_least` requests were accepted; false on the timeout.
 pub fn wait_accepted(load: &Load, at_least: usize, timeout: Duration) -> bool {
     let started = Instant::now();
     while load.accepted_count() < at_least {

@@ -54,8 +54,12 @@ impl Proxy {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("proxy listen");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let port = std_listener.local_addr().expect("proxy address").port();
-        let state =
-            Arc::new(Mutex::new(State { mode: Mode::Up, generation: 0, rng: ChaCha20Rng::seed_from_u64(seed), resets: 0 }));
+        let state = Arc::new(Mutex::new(State {
+            mode: Mode::Up,
+            generation: 0,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            resets: 0,
+        }));
         let shared = state.clone();
         rt.spawn(async move {
             let listener = TcpListener::from_std(std_listener).expect("tokio listener");

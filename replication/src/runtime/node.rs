@@ -97,8 +97,6 @@ impl Default for NodeLimits {
 /// Rounds behind the current one whose messages are still kept for a peer (older ones are
 /// answered with the round's record instead).
 const KEEP_ROUNDS: u64 = 8;
-/// Dissemination messages carry no round; they are kept this many rounds past the current one.
-const DISSEMINATION_KEEP: u64 = 16;
 /// Inputs handled between two syncs at most.
 const GROUP: usize = 512;
 /// Log bytes after which a snapshot is taken whatever the number of inputs (a peer's large
@@ -354,8 +352,13 @@ impl Node {
             let mut local = Vec::new();
             for targeted in step.messages {
                 if !matches!(targeted.target, Target::Node(p) if p == me) {
-                    let round =
-                        message_round(&targeted.message).unwrap_or(self.protocol.atomic().round() + DISSEMINATION_KEEP);
+                    // Dissemination messages carry no round and stay queued until the peer has
+                    // them (the outbox's byte cap still bounds a long-absent peer's cost). They
+                    // used to be dropped a few rounds on: a replica down or replaying for longer
+                    // than that then missed some broadcasts for good, its window for their
+                    // senders stuck on them, and once two replicas were deaf to a sender its
+                    // requests could no longer be delivered anywhere (accepted, never ordered).
+                    let round = message_round(&targeted.message);
                     let Ok(bytes) = wire::encode(&targeted.message) else {
                         continue;
                     };
@@ -366,7 +369,7 @@ impl Node {
                         Target::Node(_) => Vec::new(),
                     };
                     for peer in peers {
-                        self.outboxes[peer].push(Some(round), payload.clone());
+                        self.outboxes[peer].push(round, payload.clone());
                     }
                 }
                 if matches!(targeted.target, Target::All) || targeted.target == Target::Node(me) {

@@ -90,7 +90,7 @@ fn a_partition_without_a_quorum_stops_progress_without_divergence_and_progress_r
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let (replicas, proxies, load) = proxied_cluster(seed);
         // A random 2 | 2 split: neither side has the n - t = 3 a round needs.
-        let mut order = vec![0, 1, 2, 3];
+        let mut order = [0, 1, 2, 3];
         order.shuffle(&mut rng);
         let (left, right) = (order[..2].to_vec(), order[2..].to_vec());
         for a in &left {

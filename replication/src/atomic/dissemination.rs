@@ -177,10 +177,10 @@ impl Dissemination {
     /// The order delivered the request whose digest is `request`: an own broadcast still
     /// carrying it is retired and the room it held in this replica's window is used.
     ///
-    /// Without this a replica that was down longer than its peers keep messages for it (they
-    /// drop dissemination messages a few rounds on) never delivers its own broadcasts that were
-    /// under way when it went down: the others delivered and ordered them without it, and no
-    /// one sends for them again. Their slots at the bottom of its window stay taken for good,
+    /// Without this a replica whose peers dropped messages for it (an outbox drops its oldest
+    /// once a replica is away long enough to fill it) never delivers its own broadcasts that
+    /// were under way when it went away: the others delivered and ordered them without it, and
+    /// no one sends for them again. Their slots at the bottom of its window stay taken for good,
     /// and once its `WINDOW / 2` slots are taken every later request its clients submit waits
     /// in its queue forever (accepted, never ordered). The window of other senders slides when
     /// `t + 1` parties show they are past it; nobody but this replica sends for its own

@@ -13,11 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::cluster::{Cluster, show};
-
-fn full_campaign() -> bool {
-    std::env::var("ITCA_CAMPAIGN").is_ok_and(|v| v == "full")
-}
+use support::cli_cluster::{Cluster, show};
+use support::cluster::full_campaign;
 
 fn byzantine_binary() -> std::path::PathBuf {
     let path = support::server_binary().with_file_name("byzantine-replica");

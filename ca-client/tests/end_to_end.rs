@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::cluster::{Cluster, show};
+use support::cli_cluster::{Cluster, show};
 
 const N: usize = 4;
 const T: usize = 1;
@@ -188,7 +188,7 @@ fn four_real_replicas_issue_verify_revoke_and_audit_and_tolerate_a_faulty_one() 
 #[test]
 fn bench_counts_every_request_once_and_reads_every_replicas_cpu_memory_and_traffic() {
     let started = Instant::now();
-    let mut cluster = Cluster::deal();
+    let mut cluster = Cluster::deal(N, T);
     for id in 0..N {
         cluster.start(id);
     }

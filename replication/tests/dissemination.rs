@@ -18,6 +18,8 @@ struct Net {
     queue: VecDeque<Wire>,
     /// Replicas whose messages, in and out, are lost.
     cut: BTreeSet<PartyId>,
+    /// Replicas whose peers' messages to them are lost (their own still go out).
+    deaf: BTreeSet<PartyId>,
     delivered: Vec<Vec<Disseminated>>,
     faults: usize,
     rng: ChaCha8Rng,
@@ -29,7 +31,15 @@ impl Net {
         let cluster = StandinCluster::deal(n, t, &mut rng);
         let nodes =
             (0..n).map(|p| Dissemination::new(Arc::new(cluster.network_info(p)), InstanceId::root(7))).collect();
-        Net { nodes, queue: VecDeque::new(), cut: BTreeSet::new(), delivered: vec![Vec::new(); n], faults: 0, rng }
+        Net {
+            nodes,
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            deaf: BTreeSet::new(),
+            delivered: vec![Vec::new(); n],
+            faults: 0,
+            rng,
+        }
     }
 
     fn dispatch(&mut self, from: PartyId, step: DisseminationStep) {
@@ -41,7 +51,8 @@ impl Net {
                 Target::Node(p) => vec![p],
             };
             for to in targets {
-                if !self.cut.contains(&from) && !self.cut.contains(&to) {
+                let lost = self.deaf.contains(&to) && to != from;
+                if !self.cut.contains(&from) && !self.cut.contains(&to) && !lost {
                     self.queue.push_back((from, to, tm.message.clone()));
                 }
             }
@@ -114,4 +125,39 @@ fn t_parties_claiming_to_be_far_ahead_do_not_move_the_window() {
     // of the two claims allows.
     net.deliver(2, 3, (0, WINDOW + 5, RbcMessage::Ready([7; 32])));
     assert_eq!(net.nodes[3].low(0), Some(6));
+}
+
+#[test]
+fn own_broadcasts_delivered_without_their_sender_free_its_window_once_ordered() {
+    // Replica 0's peers dropped what they had for it (it was down too long): its own broadcasts
+    // reach the others, who deliver them, but it never hears their echoes and readys.
+    let mut net = Net::new(4, 1);
+    net.deaf.insert(0);
+    let in_flight = WINDOW / 2;
+    let requests: Vec<Vec<u8>> = (0..in_flight).map(|i| format!("own {i}").into_bytes()).collect();
+    for request in &requests {
+        net.submit(0, request.clone());
+    }
+    net.run();
+    assert!(requests.iter().all(|r| net.has(1, r) && net.has(2, r) && net.has(3, r)));
+    assert!(!net.has(0, &requests[0]), "replica 0 heard nothing back");
+    // Its window is full: the next request of its clients waits.
+    net.deaf.clear();
+    net.submit(0, b"next".to_vec());
+    net.run();
+    assert_eq!(net.nodes[0].waiting_len(), 1);
+    assert!(!net.has(1, b"next"), "nothing makes room by itself: the lost messages never come back");
+    // The others ordered those requests; once replica 0 delivers them from the order, their
+    // slots are free and the waiting request goes out and is delivered everywhere.
+    for request in &requests[..in_flight as usize - 1] {
+        let step = net.nodes[0].ordered(&replication::crypto::digest(request), &mut net.rng);
+        net.dispatch(0, step);
+    }
+    net.run();
+    assert_eq!(net.nodes[0].waiting_len(), 0, "one free slot suffices");
+    assert!((0..4).all(|p| net.has(p, b"next")), "the waiting request was broadcast and delivered");
+    // A digest that is no broadcast of ours changes nothing.
+    let step = net.nodes[0].ordered(&[9; 32], &mut net.rng);
+    assert!(step.messages.is_empty() && step.output.is_empty());
+    assert_eq!(net.faults, 0);
 }

@@ -1,6 +1,10 @@
-//! What the end-to-end tests share: where the server binary is, and free loopback ports.
+//! What the end-to-end tests share: where the server binary is, and free loopback ports; a
+//! cluster driven through the `ca-client` binary ([`cli_cluster`]); the fault campaigns' cluster
+//! harness ([`cluster`]) and fault-injecting proxy ([`proxy`]).
 
+pub mod cli_cluster;
 pub mod cluster;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -357,6 +357,15 @@ impl AtomicBroadcast {
             requests.push(request);
         }
         self.pending_order.retain(|d| self.pending.contains_key(d));
+        // Own broadcasts whose requests are now ordered free their room in our window, even if
+        // we never delivered them ourselves (see `Dissemination::ordered`).
+        for request in &requests {
+            let child = self.dissemination.ordered(&digest(request), rng);
+            let started = step.absorb(child, |(sender, seq, message)| AbcMessage::Disseminate { sender, seq, message });
+            for d in started {
+                self.add_pending(d.sender, d.request, step);
+            }
+        }
         self.last_time = self.last_time.max(round_time(&batches, self.info.t()));
         let mut seed_input = b"replication/abc/round-seed/v1".to_vec();
         seed_input.extend_from_slice(&coin_value(&out.permutation_coin));

@@ -18,7 +18,7 @@
 //! (totality), and they reach the order through the others' batches.
 
 use crate::broadcast::reliable::{RbcMessage, ReliableBroadcast};
-use crate::crypto::NetworkInfo;
+use crate::crypto::{NetworkInfo, digest};
 use crate::id::{IdPart, ProtocolKind};
 use crate::wire::SnapshotError;
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
@@ -60,12 +60,16 @@ pub struct Dissemination {
     next_seq: u64,
     #[serde(with = "crate::wire::seq_bytes")]
     waiting: VecDeque<Vec<u8>>,
+    /// This replica's own broadcasts not yet delivered here: sequence number and the digest of
+    /// the request it carries (see [`Dissemination::ordered`]). At most `WINDOW / 2` entries.
+    #[serde(default)]
+    own_in_flight: BTreeMap<u64, [u8; 32]>,
 }
 
 impl Dissemination {
     pub fn new(info: Arc<NetworkInfo>, id: InstanceId) -> Self {
         let senders = (0..info.n()).map(|_| SenderState::default()).collect();
-        Dissemination { info, id, senders, next_seq: 0, waiting: VecDeque::new() }
+        Dissemination { info, id, senders, next_seq: 0, waiting: VecDeque::new(), own_in_flight: BTreeMap::new() }
     }
 
     /// Supplies the keys to an instance decoded from a snapshot, and to its broadcasts.
@@ -109,6 +113,7 @@ impl Dissemination {
             };
             let seq = self.next_seq;
             self.next_seq += 1;
+            self.own_in_flight.insert(seq, digest(&request));
             let id = self.instance_id(me, seq);
             let rbc = self.senders[me]
                 .instances
@@ -123,6 +128,9 @@ impl Dissemination {
 
     fn deliver(&mut self, sender: PartyId, seq: u64, outputs: Vec<Vec<u8>>, step: &mut DisseminationStep) {
         for request in outputs {
+            if sender == self.info.id {
+                self.own_in_flight.remove(&seq);
+            }
             let state = &mut self.senders[sender];
             state.instances.remove(&seq);
             state.delivered_above.insert(seq);
@@ -162,7 +170,39 @@ impl Dissemination {
             // Only after a lost state could peers be ahead of our own broadcasts; never reuse
             // a sequence number below the window.
             self.next_seq = self.next_seq.max(self.senders[sender].low);
+            self.own_in_flight = self.own_in_flight.split_off(&self.senders[sender].low);
         }
+    }
+
+    /// The order delivered the request whose digest is `request`: an own broadcast still
+    /// carrying it is retired and the room it held in this replica's window is used.
+    ///
+    /// Without this a replica whose peers dropped messages for it (an outbox drops its oldest
+    /// once a replica is away long enough to fill it) never delivers its own broadcasts that
+    /// were under way when it went away: the others delivered and ordered them without it, and
+    /// no one sends for them again. Their slots at the bottom of its window stay taken for good,
+    /// and once its `WINDOW / 2` slots are taken every later request its clients submit waits
+    /// in its queue forever (accepted, never ordered). The window of other senders slides when
+    /// `t + 1` parties show they are past it; nobody but this replica sends for its own
+    /// broadcasts, so for them the order is the evidence.
+    pub fn ordered(&mut self, request: &[u8; 32], rng: &mut dyn RngCore) -> DisseminationStep {
+        let retired: Vec<u64> = self.own_in_flight.iter().filter(|(_, d)| *d == request).map(|(s, _)| *s).collect();
+        if retired.is_empty() {
+            return Step::new();
+        }
+        let me = self.info.id;
+        let state = &mut self.senders[me];
+        for seq in retired {
+            self.own_in_flight.remove(&seq);
+            state.instances.remove(&seq);
+            if seq >= state.low {
+                state.delivered_above.insert(seq);
+            }
+        }
+        while state.delivered_above.remove(&state.low) {
+            state.low += 1;
+        }
+        self.start_waiting(rng)
     }
 
     pub fn handle_message(

@@ -97,8 +97,6 @@ impl Default for NodeLimits {
 /// Rounds behind the current one whose messages are still kept for a peer (older ones are
 /// answered with the round's record instead).
 const KEEP_ROUNDS: u64 = 8;
-/// Dissemination messages carry no round; they are kept this many rounds past the current one.
-const DISSEMINATION_KEEP: u64 = 16;
 /// Inputs handled between two syncs at most.
 const GROUP: usize = 512;
 /// Log bytes after which a snapshot is taken whatever the number of inputs (a peer's large
@@ -366,8 +364,10 @@ impl Node {
             let mut local = Vec::new();
             for targeted in step.messages {
                 if !matches!(targeted.target, Target::Node(p) if p == me) {
-                    let round =
-                        message_round(&targeted.message).unwrap_or(self.protocol.atomic().round() + DISSEMINATION_KEEP);
+                    // Dissemination messages carry no round: they stay queued until the peer has
+                    // them (the outbox's byte cap bounds a long-absent peer's cost), because a
+                    // replica that misses one for good stalls its sender's requests for ever.
+                    let round = message_round(&targeted.message);
                     let peers: Vec<PartyId> = match targeted.target {
                         Target::All => (0..self.outboxes.len()).filter(|p| *p != me).collect(),
                         Target::Node(p) if p < self.outboxes.len() => vec![p],
@@ -378,7 +378,7 @@ impl Node {
                     {
                         let payload: Arc<[u8]> = bytes.into();
                         for peer in peers {
-                            self.outboxes[peer].push(Some(round), payload.clone());
+                            self.outboxes[peer].push(round, payload.clone());
                         }
                     }
                 }
@@ -401,20 +401,20 @@ impl Node {
 
     /// A Byzantine test replica queues its falsified versions of `message` instead (true).
     #[cfg(feature = "byzantine")]
-    fn tampered(&mut self, peers: &[PartyId], round: u64, message: &ScabcMessage) -> bool {
+    fn tampered(&mut self, peers: &[PartyId], round: Option<u64>, message: &ScabcMessage) -> bool {
         let Some(tamperer) = self.tamperer.as_mut() else {
             return false;
         };
         for &peer in peers {
             for payload in tamperer.outgoing(&self.info, peer, message) {
-                self.outboxes[peer].push(Some(round), payload);
+                self.outboxes[peer].push(round, payload);
             }
         }
         true
     }
 
     #[cfg(not(feature = "byzantine"))]
-    fn tampered(&mut self, _: &[PartyId], _: u64, _: &ScabcMessage) -> bool {
+    fn tampered(&mut self, _: &[PartyId], _: Option<u64>, _: &ScabcMessage) -> bool {
         false
     }
 

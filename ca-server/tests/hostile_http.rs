@@ -197,11 +197,12 @@ fn exchange(config: &Arc<rustls::ClientConfig>, port: u16, request: &[u8]) -> Re
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut progress = false;
-        if sent < request.len() && !write_failed {
-            if let Ok(n) = conn.writer().write(&request[sent..]) {
-                sent += n;
-                progress |= n > 0;
-            }
+        if sent < request.len()
+            && !write_failed
+            && let Ok(n) = conn.writer().write(&request[sent..])
+        {
+            sent += n;
+            progress |= n > 0;
         }
         while conn.wants_write() && !write_failed {
             match conn.write_tls(&mut sock) {
@@ -500,7 +501,7 @@ fn case(rng: &mut ChaCha20Rng, m: &Material) -> Case {
                 "tree_size=1".to_string(),
                 "index=5&tree_size=2".to_string(),
                 format!("index=0&tree_size={}", u64::MAX),
-                format!("hash=zz&tree_size=1"),
+                "hash=zz&tree_size=1".to_string(),
                 format!("hash={hash}&tree_size=1000000"),
                 format!("hash={}&tree_size=1", "ab".repeat(33)),
                 format!("hash={hash}&tree_size=1"),

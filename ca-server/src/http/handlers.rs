@@ -71,7 +71,7 @@ fn path(path: Result<Path<String>, PathRejection>, kind: &'static str, title: &'
 }
 
 /// Submissions are JSON: a body sent as anything else (a form, text, no type at all) is refused
-/// before it is read, so a request is never ordered because a server guessed its type.
+/// before it is parsed, so a request is never ordered because a server guessed its type.
 fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     let essence = headers
         .get(header::CONTENT_TYPE)

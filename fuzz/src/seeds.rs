@@ -36,6 +36,8 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+/// Signs a request info: the algorithm identifier and the signature.
+type Signer<'a> = &'a dyn Fn(&[u8]) -> (AlgorithmIdentifierOwned, Vec<u8>);
 
 struct Out {
     dir: PathBuf,
@@ -65,12 +67,7 @@ fn cn(name: &str) -> Result<Name> {
 }
 
 /// A DER PKCS#10 request for `names` (DNS names, or IP addresses where they parse as one).
-fn csr(
-    subject: Name,
-    names: &[&str],
-    spki: SubjectPublicKeyInfoOwned,
-    sign: &dyn Fn(&[u8]) -> (AlgorithmIdentifierOwned, Vec<u8>),
-) -> Result<Vec<u8>> {
+fn csr(subject: Name, names: &[&str], spki: SubjectPublicKeyInfoOwned, sign: Signer<'_>) -> Result<Vec<u8>> {
     let mut attributes = Vec::new();
     if !names.is_empty() {
         let mut general = Vec::new();
@@ -164,12 +161,12 @@ fn ordering_run(plain: &[u8]) -> Result<(Vec<ScabcMessage>, Vec<OpenedRound>, Ve
         }
         outputs.extend(step.output);
     };
-    for id in 0..4 {
-        let step = nodes[id].handle_input(ScabcInput::Clock(1_750_000_000_000 + id as u64), &mut rng);
+    for (id, node) in nodes.iter_mut().enumerate() {
+        let step = node.handle_input(ScabcInput::Clock(1_750_000_000_000 + id as u64), &mut rng);
         dispatch(id, step, &mut queue);
-        let step = nodes[id].handle_input(ScabcInput::Submit(Request::Plain(plain.to_vec())), &mut rng);
+        let step = node.handle_input(ScabcInput::Submit(Request::Plain(plain.to_vec())), &mut rng);
         dispatch(id, step, &mut queue);
-        let step = nodes[id].handle_input(ScabcInput::Submit(Request::Sealed(sealed.clone())), &mut rng);
+        let step = node.handle_input(ScabcInput::Submit(Request::Sealed(sealed.clone())), &mut rng);
         dispatch(id, step, &mut queue);
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -197,7 +194,6 @@ fn ordering_run(plain: &[u8]) -> Result<(Vec<ScabcMessage>, Vec<OpenedRound>, Ve
         let step = nodes[to].handle_message(from, message, &mut rng);
         dispatch(to, step, &mut queue);
     }
-    drop(dispatch);
     Ok((messages, outputs, sealed))
 }
 

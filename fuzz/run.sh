@@ -46,7 +46,7 @@ for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   log="fuzz/logs/$target.log"
   if $replay; then
-    args=(-runs=0)
+    args=(-runs=0 -print_final_stats=1)
     echo "== $target: replaying its corpus"
   else
     args=(-max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)

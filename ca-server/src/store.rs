@@ -482,8 +482,10 @@ impl Store {
 
     /// Certificates in log order, after log index `after` (exclusive), at most `limit`.
     pub async fn certificates(&self, after: Option<u64>, limit: u32) -> Result<Vec<CertificateRow>, StoreError> {
-        let after = match after {
-            Some(after) => int(after)?,
+        let after = match after.map(i64::try_from) {
+            Some(Ok(after)) => after,
+            // `after` comes from a client: no log index is that large, so nothing follows it.
+            Some(Err(_)) => return Ok(Vec::new()),
             None => -1,
         };
         let rows = sqlx::query(&format!("{CERTIFICATE_COLUMNS} WHERE log_index > ? ORDER BY log_index LIMIT ?"))
@@ -506,9 +508,15 @@ impl Store {
 
     /// Entries `start..=end` (inclusive, as RFC 6962's get-entries).
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<EntryRow>, StoreError> {
+        // The range comes from a client: no log index is beyond i64::MAX, so a range starting
+        // there is empty and one ending there ends at the log's end.
+        let Ok(start) = i64::try_from(start) else {
+            return Ok(Vec::new());
+        };
+        let end = i64::try_from(end).unwrap_or(i64::MAX);
         let rows = sqlx::query(&format!("{ENTRY_COLUMNS} WHERE log_index BETWEEN ? AND ? ORDER BY log_index"))
-            .bind(int(start)?)
-            .bind(int(end)?)
+            .bind(start)
+            .bind(end)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(entry_row).collect()
@@ -653,4 +661,22 @@ fn crl_row(row: &SqliteRow) -> Result<StoredCrl, StoreError> {
         next_update: get_u64(row, "next_update")?,
         der: row.try_get("der")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_and_ranges_beyond_sqlite_integers_are_empty_not_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("ca.sqlite")).await.expect("open");
+        for after in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+            assert!(store.certificates(Some(after), 10).await.expect("a page after a huge index").is_empty());
+        }
+        for (start, end) in [(u64::MAX - 1, u64::MAX), (i64::MAX as u64 + 1, u64::MAX), (0, u64::MAX)] {
+            assert!(store.entries(start, end).await.expect("a range at the top of u64").is_empty());
+        }
+        store.close().await;
+    }
 }

@@ -8,7 +8,7 @@ use crate::entry::{EntryKind, RefusalCode};
 use crate::waiters::WaitKey;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +62,31 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     query.map(|Query(q)| q).map_err(|e| Problem::bad_request("malformed-query", "Malformed query", e.body_text()))
+}
+
+/// A path parameter; one that does not decode (e.g. percent-encoded bytes that are not UTF-8) is
+/// as malformed as one that does not parse.
+fn path(path: Result<Path<String>, PathRejection>, kind: &'static str, title: &'static str) -> Result<String, Problem> {
+    path.map(|Path(text)| text).map_err(|e| Problem::bad_request(kind, title, e.body_text()))
+}
+
+/// Submissions are JSON: a body sent as anything else (a form, text, no type at all) is refused
+/// before it is parsed, so a request is never ordered because a server guessed its type.
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    if essence.as_deref() == Some("application/json") {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "submissions are JSON: send content-type: application/json",
+        ))
+    }
 }
 
 fn hex32(text: &str, what: &str) -> Result<[u8; 32], Problem> {
@@ -278,32 +303,38 @@ async fn submit(state: AppState, wait: Option<u64>, body: Bytes, endpoint: Endpo
 pub async fn submit_certificate(
     State(state): State<AppState>,
     wait: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let wait = query(wait)?.wait;
+    require_json(&headers)?;
     submit(state, wait, body(bytes)?, Endpoint::Issue).await
 }
 
 pub async fn submit_revocation(
     State(state): State<AppState>,
     wait: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let wait = query(wait)?.wait;
+    require_json(&headers)?;
     submit(state, wait, body(bytes)?, Endpoint::Revoke).await
 }
 
 pub async fn submit_policy(
     State(state): State<AppState>,
     wait: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let wait = query(wait)?.wait;
+    require_json(&headers)?;
     submit(state, wait, body(bytes)?, Endpoint::Policy).await
 }
 
-pub async fn request_status(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    let id = hex32(&id, "the request id")?;
+pub async fn request_status(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Answer {
+    let id = hex32(&path(id, "malformed-id", "Malformed id")?, "the request id")?;
     let status = state.ca.request_status(&id).await.map_err(internal)?;
     Ok(Json(api_status(&state, &id, status).await?).into_response())
 }
@@ -325,7 +356,12 @@ fn certificate_info(row: crate::store::CertificateRow) -> api::CertificateInfo {
     }
 }
 
-pub async fn get_certificate(State(state): State<AppState>, Path(text): Path<String>, headers: HeaderMap) -> Answer {
+pub async fn get_certificate(
+    State(state): State<AppState>,
+    text: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Answer {
+    let text = path(text, "malformed-serial", "Malformed serial")?;
     let serial = serial(&text)?;
     let row = state
         .ca
@@ -567,6 +603,38 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
     Ok(response)
 }
 
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this endpoint does not take that method; the Allow header lists the ones it takes",
+    )
+}
+
 pub async fn not_found() -> Problem {
     Problem::not_found("no-such-endpoint", "no such endpoint; the API is described at /v1/openapi.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).expect("header value"));
+        headers
+    }
+
+    #[test]
+    fn only_json_submissions_are_read() {
+        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON"] {
+            assert_eq!(require_json(&with_type(ok)), Ok(()), "{ok}");
+        }
+        for refused in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "json", ""] {
+            let problem = require_json(&with_type(refused)).expect_err(refused);
+            assert_eq!((problem.status, problem.kind), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"));
+        }
+        assert!(require_json(&HeaderMap::new()).is_err(), "no content type at all");
+    }
 }

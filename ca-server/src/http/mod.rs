@@ -70,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

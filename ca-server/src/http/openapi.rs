@@ -23,6 +23,7 @@ fn submit(summary: &str) -> Value {
     let mut responses = problem_responses();
     responses["200"] = json!({ "description": "Settled within `wait`", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RequestStatus" } } } });
     responses["202"] = json!({ "description": "Accepted for ordering; follow the Location", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RequestStatus" } } } });
+    responses["415"] = json!({ "$ref": "#/components/responses/Problem" });
     json!({
         "post": {
             "summary": summary,

@@ -12,6 +12,7 @@ use ca_api::AccountSecret;
 use ca_api::command::{CaRequest, Command as CaCommand, RevocationReason, SignedCommand, new_nonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{

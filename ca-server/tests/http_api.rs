@@ -404,6 +404,23 @@ fn sth_of(cluster: &Cluster, id: usize) -> Option<Value> {
     (status == 200).then(|| json(&body))
 }
 
+/// Replica `id` serves these certificates byte for byte as replica 0 does and, at the same size,
+/// the same signed tree head (waiting for it to catch up).
+fn serves_what_replica_0_serves(cluster: &Cluster, id: usize, serials: &[String]) {
+    for serial in serials {
+        assert_eq!(chain_from(cluster, id, serial), chain_from(cluster, 0, serial), "certificate {serial}");
+    }
+    let start = Instant::now();
+    loop {
+        let heads: Vec<Option<Value>> = [0, id].iter().map(|id| sth_of(cluster, *id)).collect();
+        if heads[0].is_some() && heads[0] == heads[1] {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "replica {id}'s tree head never matched: {heads:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_replica_killed_under_load_restarts_and_serves_the_same_certificates_and_tree_heads() {
     let cluster = start_cluster(11);
@@ -426,18 +443,7 @@ fn a_replica_killed_under_load_restarts_and_serves_the_same_certificates_and_tre
     start_replica(&cluster, 3);
     wait_healthy(&cluster, 3);
     // It catches up: the same certificates and, at the same size, the same signed tree head.
-    for serial in &serials {
-        assert_eq!(chain_from(&cluster, 3, serial), chain_from(&cluster, 0, serial), "certificate {serial}");
-    }
-    let start = Instant::now();
-    loop {
-        let heads: Vec<Option<Value>> = [0, 3].iter().map(|id| sth_of(&cluster, *id)).collect();
-        if heads[0].is_some() && heads[0] == heads[1] {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "replica 3's tree head never matched: {heads:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    serves_what_replica_0_serves(&cluster, 3, &serials);
 }
 
 /// A tmpfs the test mounts (and lazily unmounts when dropped).
@@ -533,18 +539,7 @@ fn a_replica_whose_disk_fills_pauses_says_so_in_healthz_and_resumes_without_loss
     // Room again: it resumes by itself, applies what it missed and serves the same state.
     std::fs::remove_file(filler).expect("remove the filler");
     wait_healthy(&cluster, 3);
-    for serial in &serials {
-        assert_eq!(chain_from(&cluster, 3, serial), chain_from(&cluster, 0, serial), "certificate {serial}");
-    }
-    let start = Instant::now();
-    loop {
-        let heads: Vec<Option<Value>> = [0, 3].iter().map(|id| sth_of(&cluster, *id)).collect();
-        if heads[0].is_some() && heads[0] == heads[1] {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "replica 3's tree head never matched: {heads:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    serves_what_replica_0_serves(&cluster, 3, &serials);
     let (status, _) = health_of(&cluster, 3);
     assert_eq!(status, 200);
 }

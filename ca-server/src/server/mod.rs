@@ -98,11 +98,14 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(feature = "byzantine")]
 type Conduct = byzantine::Byzantine;
 #[cfg(not(feature = "byzantine"))]
-#[derive(Default)]
 struct Conduct;
 
 pub async fn run(options: RunOptions) -> Result<()> {
-    serve(options, Conduct::default()).await
+    #[cfg(feature = "byzantine")]
+    let honest = Conduct::default();
+    #[cfg(not(feature = "byzantine"))]
+    let honest = Conduct;
+    serve(options, honest).await
 }
 
 /// Runs a Byzantine replica (test only; see [`byzantine`]).

@@ -207,7 +207,16 @@ fn check_endpoint(request: &CaRequest, endpoint: Endpoint) -> Result<(), Problem
     }
 }
 
-async fn submit(state: AppState, wait: Option<u64>, body: Bytes, endpoint: Endpoint) -> Answer {
+async fn submit(
+    state: AppState,
+    wait: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
+) -> Answer {
+    let wait = query(wait)?.wait;
+    require_json(&headers)?;
+    let body = body(bytes)?;
     let submission: Submission = serde_json::from_slice(&body).map_err(|e| {
         Problem::bad_request(
             "malformed-body",
@@ -306,9 +315,7 @@ pub async fn submit_certificate(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let wait = query(wait)?.wait;
-    require_json(&headers)?;
-    submit(state, wait, body(bytes)?, Endpoint::Issue).await
+    submit(state, wait, headers, bytes, Endpoint::Issue).await
 }
 
 pub async fn submit_revocation(
@@ -317,9 +324,7 @@ pub async fn submit_revocation(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let wait = query(wait)?.wait;
-    require_json(&headers)?;
-    submit(state, wait, body(bytes)?, Endpoint::Revoke).await
+    submit(state, wait, headers, bytes, Endpoint::Revoke).await
 }
 
 pub async fn submit_policy(
@@ -328,9 +333,7 @@ pub async fn submit_policy(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let wait = query(wait)?.wait;
-    require_json(&headers)?;
-    submit(state, wait, body(bytes)?, Endpoint::Policy).await
+    submit(state, wait, headers, bytes, Endpoint::Policy).await
 }
 
 pub async fn request_status(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Answer {

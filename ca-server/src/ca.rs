@@ -740,6 +740,7 @@ impl Ca {
             .map_err(|e| CaError::Task(e.to_string()))?;
 
             let mut finished: Vec<(Hash, Pending, Vec<u8>)> = Vec::new();
+            let mut checks = Vec::new();
             let mut need_proofs = Vec::new();
             let own_with_proof;
             {
@@ -751,6 +752,14 @@ impl Ca {
                                 tracing::warn!(faulty = ?combined.faulty, "invalid signature shares attributed");
                             }
                             if let Some(pending) = signer.finished(&job.hash, &combined.faulty) {
+                                // Shares held but not needed are checked too (rate-limited):
+                                // otherwise a bad one would go unnoticed.
+                                let now = Instant::now();
+                                for (party, share) in &pending.shares {
+                                    if let Some(check) = signer.spot_check(*party, &job.hash, share.clone(), now) {
+                                        checks.push((*party, check));
+                                    }
+                                }
                                 finished.push((job.hash, pending, combined.value));
                             }
                         }
@@ -770,6 +779,7 @@ impl Ca {
                     signer.missing_own(usize::MAX).into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
             }
             self.store_signatures(finished).await?;
+            self.spot_check(checks).await?;
             if !need_proofs.is_empty() {
                 for message in
                     signing::chunked(&need_proofs, |hashes| SigningMessage::Request { hashes, with_proof: true })
@@ -842,11 +852,11 @@ impl Ca {
                         if signer.receive(from, hash, share.clone()) == Received::Late
                             && let Some(check) = signer.spot_check(from, &hash, share, now)
                         {
-                            checks.push(check);
+                            checks.push((from, check));
                         }
                     }
                 }
-                self.spot_check(from, checks).await?;
+                self.spot_check(checks).await?;
                 self.run_combines().await
             }
             SigningMessage::Request { hashes, with_proof } => self.answer(from, hashes, with_proof).await,
@@ -854,22 +864,26 @@ impl Ca {
         }
     }
 
-    /// Runs spot checks of late shares from `from` (see [`Signer::spot_check`]).
-    async fn spot_check(&self, from: PartyId, checks: Vec<CombineJob>) -> Result<(), CaError> {
+    /// Runs spot checks of shares a combination did not need (see [`Signer::spot_check`]).
+    async fn spot_check(&self, checks: Vec<(PartyId, CombineJob)>) -> Result<(), CaError> {
         if checks.is_empty() {
             return Ok(());
         }
         let public = self.inner.public.clone();
-        let failed = tokio::task::spawn_blocking(move || {
-            checks.iter().filter(|job| public.combine(&job.message, &job.shares).is_err()).count()
+        let failed: Vec<PartyId> = tokio::task::spawn_blocking(move || {
+            checks
+                .iter()
+                .filter(|(_, job)| public.combine(&job.message, &job.shares).is_err())
+                .map(|(party, _)| *party)
+                .collect()
         })
         .await
         .map_err(|e| CaError::Task(e.to_string()))?;
-        if failed > 0 {
-            tracing::warn!(peer = from, "a late signature share does not combine with this replica's own");
+        if !failed.is_empty() {
+            tracing::warn!(peers = ?failed, "a signature share does not combine with this replica's own");
             let mut signer = self.inner.signer.lock().await;
-            for _ in 0..failed {
-                signer.spot_check_failed(from);
+            for party in failed {
+                signer.spot_check_failed(party);
             }
         }
         Ok(())

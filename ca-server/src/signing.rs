@@ -485,9 +485,10 @@ impl Signer {
         Some(pending)
     }
 
-    /// A share that arrived after its object was signed, to check now: with t = 1 this
-    /// replica's own share and `share` alone must combine to a valid signature, so if they do not,
-    /// `from` is faulty (its bad share was never needed, so it would otherwise go unnoticed).
+    /// A share the combination of a recently signed object did not need (held, or arriving
+    /// late), to check now: with t = 1 this replica's own share and `share` alone must combine to
+    /// a valid signature, so if they do not, `from` is faulty (its bad share was never used, so
+    /// it would otherwise go unnoticed).
     /// Returns the combination to run, at most one per party per [`SPOT_CHECK_EVERY`]; report a
     /// failure with [`Signer::spot_check_failed`].
     pub fn spot_check(

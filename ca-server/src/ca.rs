@@ -48,8 +48,8 @@ use crate::signing::{
     self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, Signer, SigningMessage,
 };
 use crate::store::{
-    CertificateRow, Counts, CrlRow, EntryRow, FinishedSignature, RoundWrite, SigningObject, Store, StoreError,
-    TreeHeadRow,
+    CertificateRow, Counts, CrlRow, EntryRow, FinishedSignature, LoadedState, RoundWrite, SigningObject, Store,
+    StoreError, TreeHeadRow,
 };
 use crate::waiters::{WaitKey, Waiters};
 
@@ -205,6 +205,42 @@ struct Machine {
     policy: Policy,
 }
 
+/// The state kept in memory besides the database, derived from it (at start-up, and again after
+/// a storage failure left memory ahead of it).
+struct InMemory {
+    machine: Machine,
+    current: CurrentPolicy,
+    tree: MerkleTree,
+    log_size: u64,
+    next_round: u64,
+}
+
+impl InMemory {
+    fn derive(loaded: LoadedState, policy_json: String, policy_hash: Hash) -> Result<InMemory, CaError> {
+        let policy = Policy::parse(&policy_json).map_err(|e| CaError::Config(format!("policy: {e}")))?;
+        let log_size = loaded.leaf_hashes.len() as u64;
+        Ok(InMemory {
+            machine: Machine {
+                next_index: log_size,
+                next_crl_number: loaded.next_crl_number,
+                last_crl_update: loaded.last_crl_update,
+                policy: policy.clone(),
+            },
+            current: CurrentPolicy { policy, json: policy_json, sha256: hex::encode(policy_hash) },
+            tree: MerkleTree::from_leaf_hashes(loaded.leaf_hashes),
+            log_size,
+            next_round: loaded.next_round,
+        })
+    }
+}
+
+/// Registers the database's unsigned objects for signing, as last requested at `at`.
+fn register_unsigned(signer: &mut Signer, objects: Vec<SigningObject>, at: Instant) {
+    for object in objects {
+        let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), at);
+    }
+}
+
 struct Inner {
     id: PartyId,
     public: Arc<ThresholdRsaPublic>,
@@ -300,8 +336,8 @@ impl Ca {
         }
 
         let store = Store::open(&database).await?;
-        let loaded = store.load().await?;
-        let (policy_json, policy_hash) = match loaded.policy {
+        let mut loaded = store.load().await?;
+        let (policy_json, policy_hash) = match loaded.policy.take() {
             Some(stored) => stored,
             None => {
                 let hash = sha256(initial_policy_json.as_bytes());
@@ -314,20 +350,14 @@ impl Ca {
                 (initial_policy_json, hash)
             }
         };
-        let policy = Policy::parse(&policy_json).map_err(|e| CaError::Config(format!("policy: {e}")))?;
-        let log_size = loaded.leaf_hashes.len() as u64;
-        let tree = MerkleTree::from_leaf_hashes(loaded.leaf_hashes);
+        let state = InMemory::derive(loaded, policy_json, policy_hash)?;
 
         // Objects still to sign: due for a request at once (shares are kept in memory only; the
         // peers send theirs again, or the finished signature).
         let mut signer = Signer::new(id, n, t, public.signature_len());
         let now = Instant::now();
-        let due = now.checked_sub(resend_after).unwrap_or(now);
-        for object in store.unsigned_objects().await? {
-            let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), due);
-        }
+        register_unsigned(&mut signer, store.unsigned_objects().await?, now.checked_sub(resend_after).unwrap_or(now));
 
-        let current = CurrentPolicy { policy: policy.clone(), json: policy_json, sha256: hex::encode(policy_hash) };
         let inner = Inner {
             id,
             public,
@@ -338,16 +368,11 @@ impl Ca {
             resend_after,
             store,
             outbox,
-            machine: Mutex::new(Machine {
-                next_index: log_size,
-                next_crl_number: loaded.next_crl_number,
-                last_crl_update: loaded.last_crl_update,
-                policy,
-            }),
-            next_round: AtomicU64::new(loaded.next_round),
-            log_size: AtomicU64::new(log_size),
-            tree: RwLock::new(tree),
-            policy: RwLock::new(current),
+            machine: Mutex::new(state.machine),
+            next_round: AtomicU64::new(state.next_round),
+            log_size: AtomicU64::new(state.log_size),
+            tree: RwLock::new(state.tree),
+            policy: RwLock::new(state.current),
             signer: Mutex::new(signer),
             sign_work: Notify::new(),
             signed: Notify::new(),
@@ -366,30 +391,18 @@ impl Ca {
     pub async fn recover(&self) -> Result<(), CaError> {
         let inner = &self.inner;
         let mut machine = inner.machine.lock().await;
-        let loaded = inner.store.load().await?;
-        let Some((policy_json, policy_hash)) = loaded.policy else {
+        let mut loaded = inner.store.load().await?;
+        let Some((policy_json, policy_hash)) = loaded.policy.take() else {
             return Err(CaError::Config("the database lost its policy".into()));
         };
-        let policy = Policy::parse(&policy_json).map_err(|e| CaError::Config(format!("policy: {e}")))?;
         let unsigned = inner.store.unsigned_objects().await?;
-        let log_size = loaded.leaf_hashes.len() as u64;
-        *lock_write(&inner.tree) = MerkleTree::from_leaf_hashes(loaded.leaf_hashes);
-        *machine = Machine {
-            next_index: log_size,
-            next_crl_number: loaded.next_crl_number,
-            last_crl_update: loaded.last_crl_update,
-            policy: policy.clone(),
-        };
-        *lock_write(&inner.policy) = CurrentPolicy { policy, json: policy_json, sha256: hex::encode(policy_hash) };
-        inner.log_size.store(log_size, Ordering::SeqCst);
-        inner.next_round.store(loaded.next_round, Ordering::SeqCst);
-        {
-            let now = Instant::now();
-            let mut signer = inner.signer.lock().await;
-            for object in unsigned {
-                let _ = signer.add_object(object.hash, object.kind, object.reference, Arc::new(object.message), now);
-            }
-        }
+        let state = InMemory::derive(loaded, policy_json, policy_hash)?;
+        *lock_write(&inner.tree) = state.tree;
+        *machine = state.machine;
+        *lock_write(&inner.policy) = state.current;
+        inner.log_size.store(state.log_size, Ordering::SeqCst);
+        inner.next_round.store(state.next_round, Ordering::SeqCst);
+        register_unsigned(&mut *inner.signer.lock().await, unsigned, Instant::now());
         inner.poisoned.store(false, Ordering::SeqCst);
         drop(machine);
         inner.sign_work.notify_one();

@@ -147,6 +147,9 @@ pub struct StoredCrl {
 }
 
 /// The replica's database.
+/// Connections in the pool: one writer (apply) and readers for the HTTP queries.
+const MAX_CONNECTIONS: u32 = 4;
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -186,9 +189,24 @@ impl Store {
             // Apply and share storage write concurrently; SQLite serialises writers, and a
             // writer waits for the other rather than failing.
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// Replaces every pooled connection with a fresh one. After a failed write (disk full) a
+    /// transaction's rollback can fail too, leaving a connection inside a transaction that a
+    /// later `BEGIN` would only nest into (its commit never reaching the database); fresh
+    /// connections start clean.
+    pub async fn reset_connections(&self) -> Result<(), StoreError> {
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(self.pool.acquire().await?);
+        }
+        for connection in held {
+            let _ = connection.close().await;
+        }
+        Ok(())
     }
 
     /// Closes the connections (waiting for them to finish).

@@ -238,23 +238,30 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
     let server = tokio::spawn(server);
 
     let mut apply = apply;
+    let mut apply_ended = false;
     let result = tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())
         }
-        applied = &mut apply => match applied {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::Error::from(e).context("applying the ordered log")),
-            Err(e) => Err(anyhow::anyhow!("the apply task failed: {e}")),
-        },
+        applied = &mut apply => {
+            apply_ended = true;
+            match applied {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("applying the ordered log")),
+                Err(e) => Err(anyhow::anyhow!("the apply task failed: {e}")),
+            }
+        }
     };
     handle.graceful_shutdown(Some(Duration::from_secs(5)));
     let _ = server.await;
     // Stop applying first (a round is one transaction: one cut short is delivered again after
     // the restart), then the message tasks, so nothing holds the runtime any more.
-    apply.abort();
-    let _ = apply.await;
+    // A finished task's handle must not be awaited again.
+    if !apply_ended {
+        apply.abort();
+        let _ = apply.await;
+    }
     for task in [incoming, signing, pump, ticker] {
         task.abort();
         let _ = task.await;

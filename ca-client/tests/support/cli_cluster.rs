@@ -152,7 +152,7 @@ impl Cluster {
         (0..self.n)
             .map(|id| {
                 let text = std::fs::read_to_string(self.replica_dir(id).join("server.log")).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
                 format!("--- replica {id} ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
             })
             .collect::<Vec<_>>()

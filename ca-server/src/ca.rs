@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use threshold::PartyId;
 use threshold::combine::CombineError;
 use threshold::rsa::{RsaKeyShare, SignatureShare, ThresholdRsaPublic};
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::apply::{self, Applied, ApplyError, Context, Effect, RoundInput};
 use crate::certificate::{self, CertificateError, Issuer};
@@ -264,6 +264,8 @@ struct Inner {
     signed: Notify,
     /// Held while computing own shares, so two callers never compute the same ones.
     own_shares: Mutex<()>,
+    /// Objects lacking this replica's own share, as last counted ([`Ca::watch_own_backlog`]).
+    own_backlog: watch::Sender<usize>,
     /// Signatures combined but not stored yet (the database failed): stored again by `tick`.
     unstored: Mutex<Vec<(Hash, Pending, Vec<u8>)>>,
     waiters: Waiters,
@@ -377,6 +379,7 @@ impl Ca {
             sign_work: Notify::new(),
             signed: Notify::new(),
             own_shares: Mutex::new(()),
+            own_backlog: watch::Sender::new(0),
             unstored: Mutex::new(Vec::new()),
             waiters: Waiters::default(),
             poisoned: AtomicBool::new(false),
@@ -652,6 +655,7 @@ impl Ca {
                 let _ = signer.add_object(object.hash, object.kind, object.reference, message, now);
             }
         }
+        self.publish_own_backlog().await;
         self.inner.sign_work.notify_one();
         // Early shares may already complete a signature with this replica's own.
         self.run_combines().await
@@ -663,6 +667,17 @@ impl Ca {
         self.inner.sign_work.notified().await;
     }
 
+    /// The number of objects lacking this replica's own share, updated as they are registered
+    /// and as shares are computed: how far this replica's signing is behind its ordering.
+    pub fn watch_own_backlog(&self) -> watch::Receiver<usize> {
+        self.inner.own_backlog.subscribe()
+    }
+
+    async fn publish_own_backlog(&self) {
+        let backlog = self.inner.signer.lock().await.own_backlog();
+        self.inner.own_backlog.send_replace(backlog);
+    }
+
     /// Computes and sends this replica's shares for every object still lacking them, oldest
     /// first and a few at a time (so the first shares leave before the last are computed), and
     /// combines what can be. Objects a peer's shares completed meanwhile are skipped.
@@ -670,7 +685,11 @@ impl Ca {
         let _computing = self.inner.own_shares.lock().await;
         let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
         loop {
-            let missing = self.inner.signer.lock().await.missing_own(chunk);
+            let (missing, backlog) = {
+                let signer = self.inner.signer.lock().await;
+                (signer.missing_own(chunk), signer.own_backlog())
+            };
+            self.inner.own_backlog.send_replace(backlog);
             if missing.is_empty() {
                 return Ok(());
             }

@@ -568,7 +568,11 @@ impl Signer {
         (plain, proven)
     }
 
-    /// Objects lacking this replica's own share (or its proof, once proofs are requested).
+    /// How many objects still lack this replica's own share.
+    pub fn own_backlog(&self) -> usize {
+        self.pending.values().filter(|p| !p.shares.contains_key(&self.me)).count()
+    }
+
     /// Up to `limit` objects this replica has not contributed its share to yet (or only a
     /// share without the proof now asked for), oldest first: `(hash, message, with_proof)`.
     pub fn missing_own(&self, limit: usize) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {

@@ -13,3 +13,13 @@ fn atomic_broadcast_total_order_validity_integrity_termination_under_all_adversa
         common::seeds(1000, 100),
     );
 }
+
+#[test]
+fn held_replicas_still_join_rounds_and_their_requests_are_ordered_under_all_adversaries() {
+    let scenario = AtomicScenario { hold_first_t: true, ..AtomicScenario::default() };
+    common::run_all_adversaries(
+        &scenario,
+        "held_replicas_still_join_rounds_and_their_requests_are_ordered_under_all_adversaries",
+        common::seeds(300, 30),
+    );
+}

@@ -1,11 +1,12 @@
 //! The daemon's wiring (the edge where I/O, tasks and clocks live): `run` starts one replica —
 //! the replication runtime, the CA state machine on its SQLite database, the joint-signing
-//! message pump and the HTTPS API — and stops them gracefully on SIGTERM or Ctrl-C; `local`
+//! message pump, the ordering pace ([`pace`]) and the HTTPS API — and stops them gracefully on SIGTERM or Ctrl-C; `local`
 //! ([`local`]) runs a whole cluster on this machine.
 
 #[cfg(feature = "byzantine")]
 pub mod byzantine;
 pub mod local;
+pub mod pace;
 pub mod tls;
 
 use crate::apply::{RequestInput, RoundInput};
@@ -193,6 +194,7 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
             }
         })
     };
+    let pace = tokio::spawn(pace::follow(runtime.clone(), ca.watch_own_backlog()));
     let ticker = {
         let ca = ca.clone();
         tokio::spawn(async move {
@@ -262,7 +264,7 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         apply.abort();
         let _ = apply.await;
     }
-    for task in [incoming, signing, pump, ticker] {
+    for task in [incoming, signing, pump, pace, ticker] {
         task.abort();
         let _ = task.await;
     }

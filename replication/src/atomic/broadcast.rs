@@ -8,7 +8,10 @@
 //! monotonic; its random seed is derived from the agreement's coin.
 //!
 //! A replica starts round `r` when it has pending requests or sees `t+1` batches of round `r`
-//! (so at least one honest replica wants it). Requests arrive by reliable broadcast
+//! (so at least one honest replica wants it). While its application is behind it is *held*
+//! ([`AbcInput::Hold`]): it then starts a round only on `t+1` batches, so requests accumulate
+//! into larger rounds and the fixed cost of an agreement is shared by more of them. Holding
+//! never stops the order: a held replica still joins every round at least `t+1` others start. Requests arrive by reliable broadcast
 //! ([`super::dissemination`]), so a request accepted by one honest replica is eventually pending
 //! at all of them.
 
@@ -50,6 +53,9 @@ pub enum AbcInput {
     Submit(Vec<u8>),
     /// The replica's current clock reading (ms since the Unix epoch), used in its next batch.
     Clock(u64),
+    /// Whether the application is behind: a held replica starts a round only when `t+1` others
+    /// have (it still joins those), not for its own pending requests.
+    Hold(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +119,9 @@ pub struct AtomicBroadcast {
     /// Agreements of recently delivered rounds, still answering peers.
     finished: BTreeMap<u64, ValidatedAgreement>,
     last_time: u64,
+    /// See [`AbcInput::Hold`].
+    #[serde(default)]
+    held: bool,
     future: BTreeMap<PartyId, VecDeque<AbcMessage>>,
     /// Requests delivered in total (for statistics).
     delivered_count: usize,
@@ -147,6 +156,7 @@ impl AtomicBroadcast {
             decided: BTreeMap::new(),
             finished: BTreeMap::new(),
             last_time: 0,
+            held: false,
             future: BTreeMap::new(),
             delivered_count: 0,
             abba_rounds: Vec::new(),
@@ -201,6 +211,11 @@ impl AtomicBroadcast {
 
     /// This replica's own requests accepted and not yet delivered, including those still
     /// waiting for room in its dissemination window (the runtime's backpressure measure).
+    /// See [`AbcInput::Hold`].
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
     pub fn own_queued(&self) -> usize {
         self.own.len()
     }
@@ -286,7 +301,7 @@ impl AtomicBroadcast {
                 continue;
             }
             let t = self.info.t();
-            let want = !self.pending.is_empty();
+            let want = !self.pending.is_empty() && !self.held;
             let (clock, max_batch, id, me) = (self.clock, self.config.max_batch, self.id.clone(), self.info.id);
             let info = self.info.clone();
             let state = self.round_state(r);
@@ -489,6 +504,7 @@ impl Protocol for AtomicBroadcast {
         let mut step = Step::new();
         match input {
             AbcInput::Clock(now) => self.clock = now,
+            AbcInput::Hold(held) => self.held = held,
             AbcInput::Submit(request) => {
                 // Checked before dissemination: an honest replica never spreads what it would
                 // have to blame itself for.

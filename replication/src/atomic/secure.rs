@@ -107,6 +107,8 @@ pub enum ScabcInput {
     /// A request from a client.
     Submit(Request),
     Clock(u64),
+    /// The application is behind (or caught up again): see [`AbcInput::Hold`].
+    Hold(bool),
 }
 
 /// One request of a delivered round, in order.
@@ -596,6 +598,7 @@ impl Protocol for SecureAtomicBroadcast {
         let input = match input {
             ScabcInput::Submit(request) => AbcInput::Submit(request.encode()),
             ScabcInput::Clock(now) => AbcInput::Clock(now),
+            ScabcInput::Hold(held) => AbcInput::Hold(held),
         };
         let child = self.abc.handle_input(input, rng);
         self.lift_abc(child, None, &mut step);

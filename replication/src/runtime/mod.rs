@@ -267,6 +267,14 @@ impl Runtime {
         let _ = self.inputs.send(NodeInput::App { to, payload }).await;
     }
 
+    /// Tells the ordering whether the application is behind: while held, this replica starts a
+    /// round only when `t+1` others have (it joins those), so requests pile up into larger
+    /// rounds instead of many small ones each paying an agreement's fixed cost. The state is
+    /// logged when it changes; call it again after a restart, which keeps the last one logged.
+    pub async fn hold(&self, held: bool) {
+        let _ = self.inputs.send(NodeInput::Hold(held)).await;
+    }
+
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
     }

@@ -51,6 +51,9 @@ pub(super) enum Event {
     /// A peer will never resend its messages up to `up_to` (it reclaimed them: those rounds
     /// are fetched as records instead).
     Skip { from: PartyId, up_to: u64 },
+    /// The application is behind (true) or caught up (false): see `AbcInput::Hold`. Logged,
+    /// because it decides when this replica's batches are signed.
+    Hold(bool),
 }
 
 /// Where a submission's answer goes: the request's digest once it is durable, or why not.
@@ -67,6 +70,8 @@ pub(super) enum NodeInput {
         to: Option<PartyId>,
         payload: Vec<u8>,
     },
+    /// See [`Event::Hold`].
+    Hold(bool),
     Tick,
     Shutdown,
 }
@@ -269,6 +274,11 @@ impl Node {
                 match input {
                     NodeInput::Shutdown => shutdown = true,
                     NodeInput::Tick => self.tick()?,
+                    NodeInput::Hold(held) => {
+                        if held != self.protocol.atomic().held() {
+                            self.log(Event::Hold(held))?;
+                        }
+                    }
                     NodeInput::Submit { request, reply } => self.submit(request, reply)?,
                     NodeInput::Link(event) => self.link_event(event)?,
                     NodeInput::App { to, payload } => {
@@ -346,6 +356,7 @@ impl Node {
                 self.protocol.handle_input(ScabcInput::Clock(now), &mut rng)
             }
             Event::Record { from, record } => self.protocol.handle_round_record(from, record, &mut rng),
+            Event::Hold(held) => self.protocol.handle_input(ScabcInput::Hold(held), &mut rng),
             Event::Skip { from, up_to } => {
                 if let Some(inbox) = self.inboxes.get_mut(from) {
                     inbox.skip_to(up_to);

@@ -17,11 +17,18 @@ pub struct AtomicScenario {
     pub config: AbcConfig,
     /// Most requests each node submits.
     pub max_requests_per_node: u32,
+    /// Honest nodes `0..t` are held for the whole run ([`AbcInput::Hold`]): the others must
+    /// still order everything, the held nodes' requests included.
+    pub hold_first_t: bool,
 }
 
 impl Default for AtomicScenario {
     fn default() -> Self {
-        AtomicScenario { config: AbcConfig { max_batch: 4, ..AbcConfig::default() }, max_requests_per_node: 3 }
+        AtomicScenario {
+            config: AbcConfig { max_batch: 4, ..AbcConfig::default() },
+            max_requests_per_node: 3,
+            hold_first_t: false,
+        }
     }
 }
 
@@ -83,7 +90,7 @@ impl Adversarial for AbcMessage {
 fn submitted(inputs: &[AbcInput]) -> impl Iterator<Item = &Vec<u8>> {
     inputs.iter().filter_map(|i| match i {
         AbcInput::Submit(r) => Some(r),
-        AbcInput::Clock(_) => None,
+        AbcInput::Clock(_) | AbcInput::Hold(_) => None,
     })
 }
 
@@ -98,7 +105,7 @@ impl Scenario for AtomicScenario {
         AtomicBroadcast::new(info, instance(), self.config)
     }
 
-    fn inputs(&self, node: PartyId, honest: bool, _: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<AbcInput> {
+    fn inputs(&self, node: PartyId, honest: bool, cluster: &dyn SimCluster, rng: &mut dyn RngCore) -> Vec<AbcInput> {
         let clock = if honest {
             HONEST_CLOCK_BASE + rng.next_u64() % HONEST_CLOCK_SPREAD
         } else if rng.next_u32().is_multiple_of(2) {
@@ -107,6 +114,9 @@ impl Scenario for AtomicScenario {
             u64::MAX / 2
         };
         let mut inputs = vec![AbcInput::Clock(clock)];
+        if self.hold_first_t && honest && node < cluster.network_info(node).t() {
+            inputs.push(AbcInput::Hold(true));
+        }
         let count = rng.next_u32() % (self.max_requests_per_node + 1);
         for i in 0..count {
             let mut request = vec![node as u8, i as u8];

@@ -68,7 +68,7 @@ impl Adversarial for ScabcMessage {
 fn submitted(inputs: &[ScabcInput]) -> impl Iterator<Item = [u8; 32]> + '_ {
     inputs.iter().filter_map(|i| match i {
         ScabcInput::Submit(request) => Some(digest(&request.encode())),
-        ScabcInput::Clock(_) => None,
+        ScabcInput::Clock(_) | ScabcInput::Hold(_) => None,
     })
 }
 

@@ -9,13 +9,13 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::ecdsa;
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5912, rfc8410};
 use der::asn1::BitString;
 use der::{Decode, Header, Reader, SliceReader, Tag, Tagged};
 use rsa::pkcs1::RsaPssParams;
 use rsa::signature::Verifier;
-use rsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::ext::Extension;
@@ -349,11 +349,17 @@ impl SubjectKey {
                 verify_rsa_pss(key, hash, salt_len, message, signature)
             }
             // Any SHA-2 hash with either curve: OpenSSL signs P-384 requests with SHA-256 unless
-            // told otherwise. The ecdsa crate truncates or pads the digest as FIPS 186-4 says.
-            (SubjectKey::P256(key), A::Ecdsa(hash)) => p256::ecdsa::Signature::from_der(signature)
-                .is_ok_and(|sig| key.verify_prehash(&hash.digest(message), &sig).is_ok()),
-            (SubjectKey::P384(key), A::Ecdsa(hash)) => p384::ecdsa::Signature::from_der(signature)
-                .is_ok_and(|sig| key.verify_prehash(&hash.digest(message), &sig).is_ok()),
+            // told otherwise. The digest is truncated to the order's bits as FIPS 186-4 says.
+            (SubjectKey::P256(key), A::Ecdsa(hash)) => p256::ecdsa::Signature::from_der(signature).is_ok_and(|sig| {
+                let point = key.to_encoded_point(false);
+                let (r, s) = (sig.r().to_bytes(), sig.s().to_bytes());
+                ecdsa::verify(ecdsa::Curve::P256, point.as_bytes(), &r, &s, &hash.digest(message))
+            }),
+            (SubjectKey::P384(key), A::Ecdsa(hash)) => p384::ecdsa::Signature::from_der(signature).is_ok_and(|sig| {
+                let point = key.to_encoded_point(false);
+                let (r, s) = (sig.r().to_bytes(), sig.s().to_bytes());
+                ecdsa::verify(ecdsa::Curve::P384, point.as_bytes(), &r, &s, &hash.digest(message))
+            }),
             // Strict: rejects non-canonical encodings and small-order keys, so every
             // implementation agrees on the verdict.
             (SubjectKey::Ed25519(key), A::Ed25519) => ed25519_dalek::Signature::from_slice(signature)

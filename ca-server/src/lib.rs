@@ -15,6 +15,7 @@
 //! - [`command`](ca_api::command) (in `ca-api`): the signed requests clients submit;
 //! - [`profile`]: a policy profile applied to a parsed request;
 //! - [`csr`]: parse a PKCS#10 request and verify its self-signature;
+//! - [`ecdsa`]: ECDSA verification through OpenSSL;
 //! - [`names`]: DNS name validation and normalisation;
 //! - [`certificate`]: the issuer (from the root), the to-be-signed end-entity certificate, serial
 //!   numbers, and assembly of TBS + signature;
@@ -28,6 +29,7 @@ pub mod certificate;
 pub mod config;
 pub mod crl;
 pub mod csr;
+pub mod ecdsa;
 pub mod entry;
 pub mod http;
 pub mod merkle;

@@ -137,6 +137,9 @@ pub struct MetricsSample {
     /// Summed over peers: payload bytes and frames this replica sent to the others.
     pub bytes_sent: Option<f64>,
     pub messages_sent: Option<f64>,
+    /// Rounds of the atomic broadcast delivered, and the requests they carried.
+    pub rounds_delivered: Option<f64>,
+    pub requests_delivered: Option<f64>,
 }
 
 impl MetricsSample {
@@ -148,6 +151,8 @@ impl MetricsSample {
             max_resident_bytes: metric_sum(text, "process_max_resident_memory_bytes").map(|v| v as u64),
             bytes_sent: metric_sum(text, "replication_bytes_sent_total"),
             messages_sent: metric_sum(text, "replication_messages_sent_total"),
+            rounds_delivered: metric_sum(text, "replication_rounds_delivered_total"),
+            requests_delivered: metric_sum(text, "replication_requests_delivered_total"),
         }
     }
 }
@@ -181,6 +186,9 @@ pub struct ReplicaUsage {
     /// Payload bytes and messages sent to the other replicas during the run.
     pub bytes_sent: Option<f64>,
     pub messages_sent: Option<f64>,
+    /// Ordered requests per delivered round during the run (how far a round's fixed cost is
+    /// shared).
+    pub requests_per_round: Option<f64>,
     /// Why the metrics could not be read, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -200,6 +208,9 @@ impl ReplicaUsage {
             max_rss_bytes: after.max_resident_bytes,
             bytes_sent: delta(before.bytes_sent, after.bytes_sent),
             messages_sent: delta(before.messages_sent, after.messages_sent),
+            requests_per_round: delta(before.requests_delivered, after.requests_delivered)
+                .zip(delta(before.rounds_delivered, after.rounds_delivered))
+                .and_then(|(requests, rounds)| (rounds > 0.0).then(|| requests / rounds)),
             error: None,
         }
     }
@@ -297,13 +308,14 @@ impl Report {
             match &r.error {
                 Some(e) => line(format!("replica {}: metrics unreadable: {e}", r.id)),
                 None => line(format!(
-                    "replica {}: CPU {} s, RSS {} MiB (peak {} MiB), sent {} kB in {} messages",
+                    "replica {}: CPU {} s, RSS {} MiB (peak {} MiB), sent {} kB in {} messages, {} requests per round",
                     r.id,
                     show(r.cpu_seconds, 1.0, ""),
                     show(r.rss_bytes.map(|v| v as f64), 1.0 / 1_048_576.0, ""),
                     show(r.max_rss_bytes.map(|v| v as f64), 1.0 / 1_048_576.0, ""),
                     show(r.bytes_sent, 1e-3, ""),
-                    r.messages_sent.map_or("-".to_string(), |v| format!("{v:.0}"))
+                    r.messages_sent.map_or("-".to_string(), |v| format!("{v:.0}")),
+                    show(r.requests_per_round, 1.0, "")
                 )),
             }
         }
@@ -688,6 +700,8 @@ mod tests {
             max_resident_bytes: Some(10),
             bytes_sent: Some(100.0),
             messages_sent: Some(3.0),
+            rounds_delivered: Some(5.0),
+            requests_delivered: Some(40.0),
         };
         let after = MetricsSample {
             cpu_seconds: Some(3.5),
@@ -695,6 +709,8 @@ mod tests {
             max_resident_bytes: Some(25),
             bytes_sent: Some(1100.0),
             messages_sent: Some(13.0),
+            rounds_delivered: Some(9.0),
+            requests_delivered: Some(140.0),
         };
         let usage = ReplicaUsage::between(2, &Ok(before), &Ok(after));
         assert_eq!(usage.cpu_seconds, Some(2.5));
@@ -702,6 +718,7 @@ mod tests {
         assert_eq!(usage.max_rss_bytes, Some(25));
         assert_eq!(usage.bytes_sent, Some(1000.0));
         assert_eq!(usage.messages_sent, Some(10.0));
+        assert_eq!(usage.requests_per_round, Some(25.0));
         let broken = ReplicaUsage::between(2, &Ok(before), &Err("down".into()));
         assert_eq!(broken.error.as_deref(), Some("down"));
         assert_eq!(broken.cpu_seconds, None);

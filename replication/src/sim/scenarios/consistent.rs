@@ -1,6 +1,7 @@
 //! Verifiable consistent broadcast from party 0 (who may be Byzantine).
 
 use crate::broadcast::consistent::{CbcMessage, CbcOutput, ConsistentBroadcast, verify_proof};
+use crate::crypto::digest;
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
 use crate::sim::byzantine::{Adversarial, flip_bit, other_bytes};
@@ -91,7 +92,9 @@ impl Scenario for ConsistentScenario {
                 return Err(format!("integrity: node {p} delivered {} times", run.outputs[p].len()));
             }
             for out in &run.outputs[p] {
-                if !verify_proof(&run.nodes[p].info_public(), &instance(), &out.value, &out.proof) {
+                if out.digest != digest(&out.value)
+                    || !verify_proof(&run.nodes[p].info_public(), &instance(), &out.digest, &out.proof)
+                {
                     return Err(format!("proof: node {p} delivered a value whose proof does not verify"));
                 }
                 if out.value.first() == Some(&0xff) {

@@ -385,12 +385,7 @@ impl ValidatedAgreement {
         }
     }
 
-    fn lift_cbc(
-        &mut self,
-        proposer: PartyId,
-        child: Step<CbcMessage, CbcOutput>,
-        step: &mut MvbaStep,
-    ) {
+    fn lift_cbc(&mut self, proposer: PartyId, child: Step<CbcMessage, CbcOutput>, step: &mut MvbaStep) {
         for out in step.absorb(child, |message| MvbaMessage::Cbc { proposer, message }) {
             self.delivered.insert(proposer, Proposal { value: out.value, digest: out.digest, proof: out.proof });
         }

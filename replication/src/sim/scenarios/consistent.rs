@@ -1,8 +1,8 @@
 //! Verifiable consistent broadcast from party 0 (who may be Byzantine).
 
 use crate::broadcast::consistent::{CbcMessage, CbcOutput, ConsistentBroadcast, verify_proof};
-use crate::crypto::digest;
 use crate::crypto::NetworkInfo;
+use crate::crypto::digest;
 use crate::id::{IdPart, ProtocolKind};
 use crate::sim::byzantine::{Adversarial, flip_bit, other_bytes};
 use crate::sim::{RunReport, Scenario, SimCluster};

@@ -1,6 +1,6 @@
 //! Long simulator campaigns: `cargo run -p replication --release --example sim -- --seeds N
 //! --protocol P --adversary A [--n N --t T] [--from SEED] [--crypto standin|real]
-//! [--requests R --batch B] [--no-bytes]`. `P` is one of rbc, cbc, abba,
+//! [--requests R --batch B] [--request-bytes S (abc)] [--no-bytes]`. `P` is one of rbc, cbc, abba,
 //! abba-validated, mvba, abc, scabc (or `all`); `A` an adversary name or `all`. Prints one table row per
 //! (protocol, configuration, adversary): seeds, failures, mean/max ABBA rounds, messages and
 //! bytes per delivered request, faults reported, wall time, and wall milliseconds per delivered
@@ -28,6 +28,8 @@ struct Args {
     requests: Option<u32>,
     /// Batch size (atomic broadcast protocols).
     batch: Option<usize>,
+    /// Size of each request (atomic broadcast protocols).
+    request_bytes: Option<usize>,
     /// Skip encoding every message (faster; bytes/req shows 0).
     no_bytes: bool,
 }
@@ -42,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         crypto: CryptoKind::Standin,
         requests: None,
         batch: None,
+        request_bytes: None,
         no_bytes: false,
     };
     let mut n = None;
@@ -63,6 +66,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--requests" => args.requests = Some(value()?.parse().map_err(|e| format!("--requests: {e}"))?),
             "--batch" => args.batch = Some(value()?.parse().map_err(|e| format!("--batch: {e}"))?),
+            "--request-bytes" => {
+                args.request_bytes = Some(value()?.parse().map_err(|e| format!("--request-bytes: {e}"))?)
+            }
             "--no-bytes" => args.no_bytes = true,
             "--n" => n = Some(value()?.parse().map_err(|e| format!("--n: {e}"))?),
             "--t" => t = Some(value()?.parse().map_err(|e| format!("--t: {e}"))?),
@@ -174,6 +180,9 @@ fn main() {
         }
         if let Some(b) = args.batch {
             scenario.config.max_batch = b;
+        }
+        if let Some(bytes) = args.request_bytes {
+            scenario.request_bytes = bytes;
         }
         row(&scenario, &args, &mut failed);
     }

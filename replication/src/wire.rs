@@ -241,3 +241,34 @@ pub mod digest_map_bytes {
             .collect()
     }
 }
+
+/// One digest (`[u8; 32]`) as a byte string (serde would write an array of 32 integers).
+pub mod digest {
+    use serde::de::Error;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let bytes = super::bytes::deserialize(d)?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| D::Error::custom("digest is not 32 bytes"))
+    }
+}
+
+/// [`digest`] for `Option<[u8; 32]>`.
+pub mod opt_digest {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrapped(#[serde(with = "super::digest")] [u8; 32]);
+
+    pub fn serialize<S: Serializer>(value: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        value.map(Wrapped).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+    }
+}

@@ -120,6 +120,8 @@ fn messages_naming_impossible_instances_are_faults_of_their_sender() {
     assert_eq!((step.faults[0].party, step.faults[0].kind), (2, FaultKind::ImpossibleInstance));
     let step = mvba.handle_message(3, MvbaMessage::Vote { index: 99, candidate: 0, proposal: None }, &mut rng);
     assert_eq!((step.faults[0].party, step.faults[0].kind), (3, FaultKind::ImpossibleInstance));
+    let step = mvba.handle_message(3, MvbaMessage::Want { candidate: 99, digest: [0; 32] }, &mut rng);
+    assert_eq!((step.faults[0].party, step.faults[0].kind), (3, FaultKind::ImpossibleInstance));
     let step = mvba.handle_message(
         1,
         MvbaMessage::Abba {

@@ -6,17 +6,30 @@
 //! 2. After `n-t` deliveries a party tells all (`Committed`); after `n-t` such messages it releases
 //!    its share of the coin that orders the candidates. The order is thus fixed only after the
 //!    sets of delivered proposals are, so the adversary cannot pick which candidates come first.
-//! 3. Candidates are taken in that order. For each, parties send a vote (the candidate's proposal
-//!    with its proof if they have it), and on `n-t` votes enter a validated ABBA with `1` (proof:
-//!    a proposal from a vote) if any vote was `1`. The first ABBA that decides `1` fixes the
-//!    output; its proof carries the proposal, so every party learns it.
+//! 3. Candidates are taken in that order. For each, parties send a vote (the digest of the
+//!    candidate's proposal with its proof if they have it), and on `n-t` votes enter a validated
+//!    ABBA with `1` (proof: a digest and proof from a vote) if any vote was `1`. The first ABBA
+//!    that decides `1` fixes the output; its proof names the proposal by digest.
+//! 4. A party that decided `1` for a candidate whose proposal it does not hold asks everyone for
+//!    it (`Want`); any party holding a value with that digest answers once per asker (`Value`).
+//!
+//! Proofs carry digests, not values: the consistent broadcast signs `(id, digest(value))`, so a
+//! proposal travels in the broadcast's `Send` and `Final` only, plus the rare `Value` answer.
+//! Nor do votes and ABBA proofs re-run the predicate: a valid proof is a threshold signature of
+//! `ceil((n+t+1)/2)` parties, which include an honest one, and honest parties echo only values
+//! passing the predicate.
 //!
 //! Termination: each honest party votes after holding `n-t` proposals, so with `n > 3t` some
 //! candidate is held by `t+1` honest parties; any `n-t` votes for it include a `1`, every honest
-//! party enters its ABBA with `1`, and ABBA's validity decides `1`.
+//! party enters its ABBA with `1`, and ABBA's validity decides `1`. A party deciding `1` without
+//! the value gets it: the proof's quorum includes at least `t+1` honest parties that echoed the
+//! value and keep it (a broadcast instance keeps what it echoed, and a delivered proposal is kept
+//! with the agreement) until the agreement is dropped, and they answer a `Want` even after they
+//! decided. (Atomic broadcast keeps a decided agreement a few rounds; a replica further behind
+//! catches up from round records instead.)
 
 use crate::agreement::binary::{AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, ProofValidator};
-use crate::broadcast::consistent::{CbcMessage, ConsistentBroadcast, Validator, verify_proof};
+use crate::broadcast::consistent::{CbcMessage, CbcOutput, ConsistentBroadcast, Validator, verify_proof};
 use crate::crypto::share_set::ShareSet;
 use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value, digest};
 use crate::id::{IdPart, ProtocolKind, statement};
@@ -29,21 +42,71 @@ use std::sync::Arc;
 
 const DST_PERMUTATION: &[u8] = b"replication/mvba/permutation/v1";
 
-/// A proposal with its consistent-broadcast proof.
+/// A proposal with its consistent-broadcast proof (over `digest`, the value's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     #[serde(with = "crate::wire::bytes")]
     pub value: Vec<u8>,
+    #[serde(with = "crate::wire::digest")]
+    pub digest: [u8; 32],
+    pub proof: Signature,
+}
+
+impl Proposal {
+    fn digest_proof(&self) -> DigestProof {
+        DigestProof { digest: self.digest, proof: self.proof.clone() }
+    }
+}
+
+/// A consistent-broadcast proof without its value: the digest the quorum signed and the
+/// signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestProof {
+    #[serde(with = "crate::wire::digest")]
+    pub digest: [u8; 32],
     pub proof: Signature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MvbaMessage {
-    Cbc { proposer: PartyId, message: CbcMessage },
+    Cbc {
+        proposer: PartyId,
+        message: CbcMessage,
+    },
     Committed,
     Coin(SignatureShare),
-    Vote { index: u64, candidate: PartyId, proposal: Option<Proposal> },
-    Abba { index: u64, message: AbbaMessage },
+    /// The voter's view of candidate `index`: the digest and proof of its proposal, if held.
+    Vote {
+        index: u64,
+        candidate: PartyId,
+        proposal: Option<DigestProof>,
+    },
+    Abba {
+        index: u64,
+        message: AbbaMessage,
+    },
+    /// The sender decided `candidate`'s proposal, known to it by digest only: whoever holds the
+    /// value answers (once per asker and agreement).
+    Want {
+        candidate: PartyId,
+        #[serde(with = "crate::wire::digest")]
+        digest: [u8; 32],
+    },
+    /// The answer to a `Want`: the value, which the asker checks against the digest it asked
+    /// for (it has the proof already, from the decision).
+    Value {
+        candidate: PartyId,
+        #[serde(with = "crate::wire::bytes")]
+        value: Vec<u8>,
+    },
+}
+
+/// A proposal known by digest only, asked for with `Want`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Wanted {
+    candidate: PartyId,
+    #[serde(with = "crate::wire::digest")]
+    digest: [u8; 32],
 }
 
 /// The agreed value with everything needed to verify it from the public keys alone.
@@ -88,36 +151,38 @@ pub fn permutation(coin: &Signature, n: usize) -> Vec<PartyId> {
     order
 }
 
-fn proposal_valid(
-    public: &PublicKeys,
-    id: &InstanceId,
-    proposer: PartyId,
-    p: &Proposal,
-    predicate: &Validator,
-) -> bool {
-    predicate(&p.value) && verify_proof(public, &cbc_id(id, proposer), &p.value, &p.proof)
+/// Whether `proof` is `proposer`'s consistent-broadcast proof for the value with `digest`. No
+/// predicate check is needed: the proof's quorum includes an honest party, which echoed only a
+/// value passing the predicate.
+fn digest_proof_valid(public: &PublicKeys, id: &InstanceId, proposer: PartyId, p: &DigestProof) -> bool {
+    verify_proof(public, &cbc_id(id, proposer), &p.digest, &p.proof)
 }
 
 /// Checks an agreed value against the public keys alone: the coin fixes the candidate at
-/// `index`, the ABBA certificate says `1` for it, and the proposal is that candidate's
-/// consistently broadcast, valid value.
+/// `index`, the ABBA certificate says `1` for it, and the value is that candidate's
+/// consistently broadcast (digest-signed) value and passes the predicate.
 pub fn verify_output(public: &PublicKeys, id: &InstanceId, predicate: &Validator, out: &MvbaOutput) -> bool {
     let order = permutation(&out.permutation_coin, public.n);
-    let proposal = Proposal { value: out.value.clone(), proof: out.proposal_proof.clone() };
+    let proposal = DigestProof { digest: digest(&out.value), proof: out.proposal_proof.clone() };
     public.coin.verify(DST_PERMUTATION, &permutation_statement(id), &out.permutation_coin)
         && order.get(out.index as usize) == Some(&out.proposer)
         && out.decision.value
         && crate::agreement::binary::verify_decision(public, &abba_id(id, out.index), &out.decision)
-        && proposal_valid(public, id, out.proposer, &proposal, predicate)
+        && digest_proof_valid(public, id, out.proposer, &proposal)
+        && predicate(&out.value)
 }
 
 /// The external proof for voting `1` on candidate `index`: the coin fixing the order, the
-/// candidate it puts at `index`, and that candidate's proposal with its proof.
+/// candidate it puts at `index`, and the digest of that candidate's proposal with its
+/// consistent-broadcast proof (not the value: that travels only in the broadcast and in answers
+/// to `Want`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CandidateProof {
     pub coin: Signature,
     pub candidate: PartyId,
-    pub proposal: Proposal,
+    #[serde(with = "crate::wire::digest")]
+    pub digest: [u8; 32],
+    pub proof: Signature,
 }
 
 impl CandidateProof {
@@ -127,9 +192,12 @@ impl CandidateProof {
     }
 }
 
-/// ABBA's predicate for `1` on candidate `index`. Verified proofs are remembered (by digest):
-/// the same proof travels in many votes.
-fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64, predicate: Validator) -> ProofValidator {
+/// ABBA's predicate for `1` on candidate `index`: the coin, the candidate's position in its
+/// order, and the consistent-broadcast proof over the digest. The external predicate is not
+/// run again: the proof is a threshold signature of `ceil((n+t+1)/2)` parties, which include an
+/// honest one, and honest parties echo only values passing the predicate. Verified proofs are
+/// remembered (by digest): the same proof travels in many votes.
+fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64) -> ProofValidator {
     let verified = std::sync::Mutex::new(BTreeSet::<[u8; 32]>::new());
     Arc::new(move |bytes: &[u8]| {
         let d = digest(bytes);
@@ -139,7 +207,7 @@ fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64, predicate
         let ok = CandidateProof::decode(bytes).is_some_and(|p| {
             public.coin.verify(DST_PERMUTATION, &permutation_statement(&id), &p.coin)
                 && permutation(&p.coin, public.n).get(index as usize) == Some(&p.candidate)
-                && proposal_valid(&public, &id, p.candidate, &p.proposal, &predicate)
+                && digest_proof_valid(&public, &id, p.candidate, &DigestProof { digest: p.digest, proof: p.proof })
         });
         if ok && let Ok(mut v) = verified.lock() {
             v.insert(d);
@@ -168,8 +236,8 @@ pub struct ValidatedAgreement {
     order: Option<Vec<PartyId>>,
     /// Votes per candidate index, by voter: (candidate named, proposal if any).
     votes: BTreeMap<u64, BTreeMap<PartyId, (PartyId, bool)>>,
-    /// A valid proposal seen in a vote, per candidate index.
-    vote_proposals: BTreeMap<u64, Proposal>,
+    /// A valid proposal digest and proof seen in a vote, per candidate index.
+    vote_proposals: BTreeMap<u64, DigestProof>,
     /// Current candidate index.
     index: u64,
     voted: BTreeSet<u64>,
@@ -178,6 +246,18 @@ pub struct ValidatedAgreement {
     /// ABBA decisions not yet acted upon.
     decisions: BTreeMap<u64, AbbaDecision>,
     output: Option<MvbaOutput>,
+    /// The digest of the output's value.
+    #[serde(with = "crate::wire::opt_digest")]
+    output_digest: Option<[u8; 32]>,
+    /// The proposal a `1`-decision named and this party asked for with `Want`, not holding its
+    /// value.
+    wanted: Option<Wanted>,
+    /// The value of `wanted`, once a peer answered with it.
+    #[serde(with = "crate::wire::opt_bytes")]
+    fetched: Option<Vec<u8>>,
+    /// Parties whose `Want` this party answered (one answer each: a faulty party cannot make
+    /// it send more than one value per peer and agreement).
+    answered: BTreeSet<PartyId>,
     /// ABBA rounds per decided instance, kept for statistics after pruning.
     abba_rounds_used: Vec<u64>,
 }
@@ -208,6 +288,10 @@ impl ValidatedAgreement {
             abbas: BTreeMap::new(),
             decisions: BTreeMap::new(),
             output: None,
+            output_digest: None,
+            wanted: None,
+            fetched: None,
+            answered: BTreeSet::new(),
             abba_rounds_used: Vec::new(),
         }
     }
@@ -232,7 +316,7 @@ impl ValidatedAgreement {
             cbc.rebind(info, &predicate);
         }
         for (&index, abba) in &mut self.abbas {
-            let validator = candidate_validator(info.public.clone(), self.id.clone(), index, predicate.clone());
+            let validator = candidate_validator(info.public.clone(), self.id.clone(), index);
             abba.rebind(info, Some(validator));
         }
         self.info = info.clone();
@@ -261,16 +345,38 @@ impl ValidatedAgreement {
     }
 
     fn abba(&mut self, index: u64) -> &mut BinaryAgreement {
-        let (info, id, predicate) = (self.info.clone(), self.id.clone(), self.predicate.clone());
+        let (info, id) = (self.info.clone(), self.id.clone());
         self.abbas.entry(index).or_insert_with(|| {
-            let validator = candidate_validator(info.public.clone(), id.clone(), index, predicate);
+            let validator = candidate_validator(info.public.clone(), id.clone(), index);
             BinaryAgreement::new(info, abba_id(&id, index), Some(validator))
         })
     }
 
-    fn candidate_proof(&self, candidate: PartyId, proposal: Proposal) -> Option<Vec<u8>> {
+    fn candidate_proof(&self, candidate: PartyId, proposal: DigestProof) -> Option<Vec<u8>> {
         let coin = self.coin.clone()?;
-        wire::encode(&CandidateProof { coin, candidate, proposal }).ok()
+        wire::encode(&CandidateProof { coin, candidate, digest: proposal.digest, proof: proposal.proof }).ok()
+    }
+
+    /// The value of `candidate`'s proposal with digest `value_digest`, if this party holds it:
+    /// delivered, echoed, fetched or output.
+    fn held_value(&self, candidate: PartyId, value_digest: &[u8; 32]) -> Option<&[u8]> {
+        if let Some(p) = self.delivered.get(&candidate)
+            && p.digest == *value_digest
+        {
+            return Some(&p.value);
+        }
+        if let Some(value) = self.cbcs.get(candidate).and_then(|cbc| cbc.echoed_value(value_digest)) {
+            return Some(value);
+        }
+        if self.wanted == Some(Wanted { candidate, digest: *value_digest })
+            && let Some(value) = &self.fetched
+        {
+            return Some(value);
+        }
+        self.output
+            .as_ref()
+            .filter(|out| out.proposer == candidate && self.output_digest == Some(*value_digest))
+            .map(|out| out.value.as_slice())
     }
 
     fn lift_abba(&mut self, index: u64, child: Step<AbbaMessage, AbbaDecision>, step: &mut MvbaStep) {
@@ -279,14 +385,9 @@ impl ValidatedAgreement {
         }
     }
 
-    fn lift_cbc(
-        &mut self,
-        proposer: PartyId,
-        child: Step<CbcMessage, crate::broadcast::consistent::CbcOutput>,
-        step: &mut MvbaStep,
-    ) {
+    fn lift_cbc(&mut self, proposer: PartyId, child: Step<CbcMessage, CbcOutput>, step: &mut MvbaStep) {
         for out in step.absorb(child, |message| MvbaMessage::Cbc { proposer, message }) {
-            self.delivered.insert(proposer, Proposal { value: out.value, proof: out.proof });
+            self.delivered.insert(proposer, Proposal { value: out.value, digest: out.digest, proof: out.proof });
         }
     }
 
@@ -330,13 +431,17 @@ impl ValidatedAgreement {
             };
             if !self.voted.contains(&k) {
                 self.voted.insert(k);
-                let proposal = self.delivered.get(&candidate).cloned();
+                let proposal = self.delivered.get(&candidate).map(Proposal::digest_proof);
                 step.broadcast(MvbaMessage::Vote { index: k, candidate, proposal });
             }
             let votes = self.votes.get(&k).map_or(0, |v| v.len());
             if !self.abba_input.contains(&k) && votes >= n_t {
                 self.abba_input.insert(k);
-                let proposal = self.delivered.get(&candidate).cloned().or_else(|| self.vote_proposals.get(&k).cloned());
+                let proposal = self
+                    .delivered
+                    .get(&candidate)
+                    .map(Proposal::digest_proof)
+                    .or_else(|| self.vote_proposals.get(&k).cloned());
                 let proof = proposal.and_then(|p| self.candidate_proof(candidate, p));
                 let input = AbbaInput { value: proof.is_some(), proof };
                 let child = self.abba(k).handle_input(input, rng);
@@ -355,14 +460,23 @@ impl ValidatedAgreement {
                 .as_deref()
                 .and_then(CandidateProof::decode)
                 .filter(|p| p.candidate == candidate)
-                .map(|p| p.proposal)
-                .or_else(|| self.delivered.get(&candidate).cloned());
+                .map(|p| DigestProof { digest: p.digest, proof: p.proof })
+                .or_else(|| self.delivered.get(&candidate).map(Proposal::digest_proof));
             let (Some(proposal), Some(coin)) = (proposal, self.coin.clone()) else {
                 // A 1-decision always carries a valid proof for its candidate.
                 return;
             };
+            let Some(value) = self.held_value(candidate, &proposal.digest).map(<[u8]>::to_vec) else {
+                // Decided by digest only: ask everyone. At least t+1 honest parties echoed the
+                // value and keep it; a `Value` answer or the candidate's `Final` completes this.
+                if self.wanted.is_none() {
+                    self.wanted = Some(Wanted { candidate, digest: proposal.digest });
+                    step.broadcast(MvbaMessage::Want { candidate, digest: proposal.digest });
+                }
+                return;
+            };
             let out = MvbaOutput {
-                value: proposal.value,
+                value,
                 proposer: candidate,
                 proposal_proof: proposal.proof,
                 permutation_coin: coin,
@@ -370,6 +484,7 @@ impl ValidatedAgreement {
                 decision,
             };
             self.output = Some(out.clone());
+            self.output_digest = Some(proposal.digest);
             self.prune();
             step.output(out);
             return;
@@ -395,9 +510,10 @@ impl ValidatedAgreement {
             .collect();
     }
 
-    /// After the decision only the output and the consistent broadcasts are kept: parties
-    /// still deciding may need this party's echoes (and its own proposal's completion) to
-    /// collect `n-t` proposals. Everything else they get from the certificates already sent.
+    /// After the decision only the output, the proposals held and the consistent broadcasts are
+    /// kept: parties still deciding may need this party's echoes (and its own proposal's
+    /// completion) to collect `n-t` proposals, and a proposal's value to answer a `Want`.
+    /// Everything else they get from the certificates already sent.
     fn prune(&mut self) {
         self.abba_rounds_used = self.abbas.values().filter_map(|a| a.decision().map(|d| d.round)).collect();
         self.votes.clear();
@@ -406,6 +522,19 @@ impl ValidatedAgreement {
         self.decisions.clear();
         self.coin_shares = ShareSet::default();
         self.committed.clear();
+        self.fetched = None;
+    }
+
+    /// Answers a peer's `Want` with the value, if held, once per peer.
+    fn answer_want(&mut self, from: PartyId, candidate: PartyId, value_digest: [u8; 32], step: &mut MvbaStep) {
+        if from == self.info.id || self.answered.contains(&from) {
+            return;
+        }
+        let Some(value) = self.held_value(candidate, &value_digest).map(<[u8]>::to_vec) else {
+            return;
+        };
+        self.answered.insert(from);
+        step.send(from, MvbaMessage::Value { candidate, value });
     }
 
     fn handle(&mut self, from: PartyId, msg: MvbaMessage, step: &mut MvbaStep, rng: &mut dyn RngCore) {
@@ -445,13 +574,37 @@ impl ValidatedAgreement {
                 }
                 let has = proposal.is_some();
                 if let Some(p) = proposal {
-                    if !proposal_valid(&self.info.public, &self.id, candidate, &p, &self.predicate) {
+                    // The same (unique) proof arrives in many votes: check each one once.
+                    let known = self.vote_proposals.get(&index) == Some(&p)
+                        || self.delivered.get(&candidate).is_some_and(|d| d.digest == p.digest && d.proof == p.proof);
+                    if !known && !digest_proof_valid(&self.info.public, &self.id, candidate, &p) {
                         step.fault(Fault::new(from, FaultKind::InvalidSignature));
                         return;
                     }
                     self.vote_proposals.entry(index).or_insert(p);
                 }
                 self.votes.entry(index).or_default().insert(from, (candidate, has));
+            }
+            MvbaMessage::Want { candidate, digest: value_digest } => {
+                if candidate >= n {
+                    step.fault(Fault::new(from, FaultKind::ImpossibleInstance));
+                    return;
+                }
+                self.answer_want(from, candidate, value_digest, step);
+            }
+            MvbaMessage::Value { candidate, value } => {
+                // Only an answer to our own `Want` counts; honest parties send no other (a late
+                // or unsolicited one is ignored without blame).
+                let Some(wanted) = self.wanted else { return };
+                if candidate != wanted.candidate || self.fetched.is_some() || self.output.is_some() {
+                    return;
+                }
+                if digest(&value) != wanted.digest {
+                    // Honest parties answer only with a value of the digest asked for.
+                    step.fault(Fault::new(from, FaultKind::InvalidValue));
+                    return;
+                }
+                self.fetched = Some(value);
             }
             MvbaMessage::Abba { index, message } => {
                 if index >= n as u64 {
@@ -489,7 +642,9 @@ impl Protocol for ValidatedAgreement {
 
     fn handle_message(&mut self, from: PartyId, msg: MvbaMessage, rng: &mut dyn RngCore) -> MvbaStep {
         let mut step = Step::new();
-        if self.output.is_some() && !matches!(msg, MvbaMessage::Cbc { .. }) {
+        // Decided: the consistent broadcasts still serve parties collecting proposals, and a
+        // `Want` is still answered.
+        if self.output.is_some() && !matches!(msg, MvbaMessage::Cbc { .. } | MvbaMessage::Want { .. }) {
             return step;
         }
         self.handle(from, msg, &mut step, rng);

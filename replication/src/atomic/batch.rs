@@ -13,7 +13,8 @@ const SIGNING_CONTEXT: &[u8] = b"replication/abc/batch/v1";
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Bytes of requests one batch may carry in a cluster of `n`: `n-t` batches make a proposal,
-/// which (with its proof, and inside the agreement's votes that carry it) must fit in one frame.
+/// which (in the consistent broadcast's `Send` and `Final`, an answer to `Want`, and a round
+/// record with its proof) must fit in one frame.
 pub fn batch_byte_budget(n: usize) -> usize {
     (wire::MAX_MESSAGE_BYTES / (4 * n.max(1))).min(1 << 20)
 }

@@ -1,8 +1,13 @@
 //! Verifiable consistent broadcast (echo broadcast with threshold signatures): the sender sends
-//! `m`, parties answer with a signature share on `(id, m)`, and the sender combines
+//! `m`, parties answer with a signature share on `(id, digest(m))`, and the sender combines
 //! `ceil((n+t+1)/2)` of them into a signature that it sends with `m`. Two such quorums meet in an
-//! honest party, which signs only one value per instance, so `(m, signature)` is a transferable
-//! proof that no other value can be delivered for `id`.
+//! honest party, which signs only one value per instance, so `(digest(m), signature)` is a
+//! transferable proof that no other value can be delivered for `id`. The proof is over the
+//! digest so that it can travel (and be checked) without the value: the agreement built on top
+//! carries only digests in its votes and fetches a value it lacks from a party holding it.
+//!
+//! A quorum of `ceil((n+t+1)/2)` includes an honest party, and honest parties echo only values
+//! that pass the validator, so a valid proof also shows that the value passes it.
 
 use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, digest};
 use crate::id::statement;
@@ -22,11 +27,13 @@ pub enum CbcMessage {
     Final(#[serde(with = "crate::wire::bytes")] Vec<u8>, Signature),
 }
 
-/// A delivered value and its transferable proof.
+/// A delivered value and its transferable proof (over `digest`, the value's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CbcOutput {
     #[serde(with = "crate::wire::bytes")]
     pub value: Vec<u8>,
+    #[serde(with = "crate::wire::digest")]
+    pub digest: [u8; 32],
     pub proof: Signature,
 }
 
@@ -41,13 +48,19 @@ pub(crate) fn unbound_validator() -> Validator {
     Arc::new(|_: &[u8]| false)
 }
 
-fn signed_statement(id: &InstanceId, value: &[u8]) -> Vec<u8> {
-    statement(&[&id.to_bytes(), value])
+fn signed_statement(id: &InstanceId, value_digest: &[u8; 32]) -> Vec<u8> {
+    statement(&[&id.to_bytes(), value_digest])
 }
 
-/// Checks a consistent-broadcast proof against the public keys alone.
-pub fn verify_proof(public: &PublicKeys, id: &InstanceId, value: &[u8], proof: &Signature) -> bool {
-    public.echo.verify(DST, &signed_statement(id, value), proof)
+/// Checks a consistent-broadcast proof for the value with digest `value_digest` against the
+/// public keys alone (the value itself is not needed).
+pub fn verify_proof(public: &PublicKeys, id: &InstanceId, value_digest: &[u8; 32], proof: &Signature) -> bool {
+    public.echo.verify(DST, &signed_statement(id, value_digest), proof)
+}
+
+/// [`verify_proof`] for a value at hand.
+pub fn verify_value_proof(public: &PublicKeys, id: &InstanceId, value: &[u8], proof: &Signature) -> bool {
+    verify_proof(public, id, &digest(value), proof)
 }
 
 /// Serializable for snapshots: keys and validator are skipped and supplied again by
@@ -62,6 +75,12 @@ pub struct ConsistentBroadcast {
     validator: Validator,
     /// Digest of the value we signed (at most one per instance).
     echoed: Option<[u8; 32]>,
+    /// The value we signed, kept until this instance delivers (its parent keeps the output): a
+    /// proof needs a quorum that includes at least `t+1` honest parties like this one, so
+    /// whoever learns only the digest (from a proof in an agreement) can always fetch the value
+    /// from one of them.
+    #[serde(with = "crate::wire::opt_bytes")]
+    echoed_value: Option<Vec<u8>>,
     /// The sender's own value, while it collects shares.
     #[serde(with = "crate::wire::opt_bytes")]
     proposing: Option<Vec<u8>>,
@@ -78,6 +97,7 @@ impl ConsistentBroadcast {
             sender,
             validator,
             echoed: None,
+            echoed_value: None,
             proposing: None,
             shares: BTreeMap::new(),
             finalized: false,
@@ -111,7 +131,7 @@ impl ConsistentBroadcast {
         if self.shares.len() < self.info.echo_quorum() {
             return;
         }
-        let msg = signed_statement(&self.id, &value);
+        let msg = signed_statement(&self.id, &digest(&value));
         let shares: Vec<SignatureShare> = self.shares.values().cloned().collect();
         match self.info.public.echo.combine(DST, &msg, &shares) {
             Ok(combined) => {
@@ -168,7 +188,8 @@ impl Protocol for ConsistentBroadcast {
                     None if !(self.validator)(&value) => step.fault(Fault::new(from, FaultKind::InvalidValue)),
                     None => {
                         self.echoed = Some(d);
-                        let share = self.info.secret.echo.sign(DST, &signed_statement(&self.id, &value));
+                        let share = self.info.secret.echo.sign(DST, &signed_statement(&self.id, &d));
+                        self.echoed_value = Some(value);
                         step.send(self.sender, CbcMessage::Echo(share));
                     }
                 }
@@ -178,13 +199,15 @@ impl Protocol for ConsistentBroadcast {
                 if self.delivered {
                     return step;
                 }
-                if !verify_proof(&self.info.public, &self.id, &value, &proof) {
+                let d = digest(&value);
+                if !verify_proof(&self.info.public, &self.id, &d, &proof) {
                     step.fault(Fault::new(from, FaultKind::InvalidSignature));
                     return step;
                 }
                 self.delivered = true;
                 self.proposing = None;
-                step.output(CbcOutput { value, proof });
+                self.echoed_value = None;
+                step.output(CbcOutput { value, digest: d, proof });
             }
         }
         step
@@ -199,5 +222,14 @@ impl ConsistentBroadcast {
     /// The cluster's public keys (to check proofs this instance delivered).
     pub fn info_public(&self) -> PublicKeys {
         self.info.public.clone()
+    }
+
+    /// The value this party echoed, if its digest is `value_digest` and this instance has not
+    /// delivered yet (afterwards the parent holds the output).
+    pub fn echoed_value(&self, value_digest: &[u8; 32]) -> Option<&[u8]> {
+        match (&self.echoed, &self.echoed_value) {
+            (Some(d), Some(value)) if d == value_digest => Some(value),
+            _ => None,
+        }
     }
 }

@@ -20,6 +20,9 @@ pub struct AtomicScenario {
     /// Honest nodes `0..t` are held for the whole run ([`AbcInput::Hold`]): the others must
     /// still order everything, the held nodes' requests included.
     pub hold_first_t: bool,
+    /// Size of each submitted request (at least 10 bytes: node, index and 8 random bytes, padded
+    /// with random bytes; real CA requests are about 1 kB).
+    pub request_bytes: usize,
 }
 
 impl Default for AtomicScenario {
@@ -28,6 +31,7 @@ impl Default for AtomicScenario {
             config: AbcConfig { max_batch: 4, ..AbcConfig::default() },
             max_requests_per_node: 3,
             hold_first_t: false,
+            request_bytes: 10,
         }
     }
 }
@@ -120,7 +124,7 @@ impl Scenario for AtomicScenario {
         let count = rng.next_u32() % (self.max_requests_per_node + 1);
         for i in 0..count {
             let mut request = vec![node as u8, i as u8];
-            request.extend((0..8).map(|_| rng.next_u32() as u8));
+            request.extend((0..self.request_bytes.max(10) - 2).map(|_| rng.next_u32() as u8));
             inputs.push(AbcInput::Submit(request));
         }
         // Every node also submits one request all nodes know (a client retrying everywhere):

@@ -2,6 +2,7 @@
 
 use crate::broadcast::consistent::{CbcMessage, CbcOutput, ConsistentBroadcast, verify_proof};
 use crate::crypto::NetworkInfo;
+use crate::crypto::digest;
 use crate::id::{IdPart, ProtocolKind};
 use crate::sim::byzantine::{Adversarial, flip_bit, other_bytes};
 use crate::sim::{RunReport, Scenario, SimCluster};
@@ -91,7 +92,9 @@ impl Scenario for ConsistentScenario {
                 return Err(format!("integrity: node {p} delivered {} times", run.outputs[p].len()));
             }
             for out in &run.outputs[p] {
-                if !verify_proof(&run.nodes[p].info_public(), &instance(), &out.value, &out.proof) {
+                if out.digest != digest(&out.value)
+                    || !verify_proof(&run.nodes[p].info_public(), &instance(), &out.digest, &out.proof)
+                {
                     return Err(format!("proof: node {p} delivered a value whose proof does not verify"));
                 }
                 if out.value.first() == Some(&0xff) {

@@ -5,7 +5,7 @@ use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement, v
 use crate::broadcast::consistent::Validator;
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
-use crate::sim::byzantine::{Adversarial, flip_bit};
+use crate::sim::byzantine::{Adversarial, flip_bit, other_bytes};
 use crate::sim::{RunReport, Scenario, SimCluster};
 use crate::{InstanceId, PartyId, Protocol};
 use rand::RngCore;
@@ -35,6 +35,15 @@ impl Adversarial for MvbaMessage {
                 candidate: if proposal.is_some() { *candidate } else { (*candidate + 1) % keys.n() },
                 proposal: None,
             }),
+            // A request for a value nobody holds, and a forged answer.
+            MvbaMessage::Want { candidate, digest } => {
+                let mut digest = *digest;
+                flip_bit(&mut digest, rng);
+                Some(MvbaMessage::Want { candidate: *candidate, digest })
+            }
+            MvbaMessage::Value { candidate, value } => {
+                Some(MvbaMessage::Value { candidate: *candidate, value: other_bytes(value, rng) })
+            }
             MvbaMessage::Committed | MvbaMessage::Coin(_) => None,
         }
     }
@@ -57,7 +66,12 @@ impl Adversarial for MvbaMessage {
                 flip_bit(&mut share.bytes, rng);
                 Some(MvbaMessage::Coin(share))
             }
-            MvbaMessage::Vote { .. } | MvbaMessage::Committed => None,
+            MvbaMessage::Value { candidate, value } => {
+                let mut value = value.clone();
+                flip_bit(&mut value, rng);
+                Some(MvbaMessage::Value { candidate: *candidate, value })
+            }
+            MvbaMessage::Vote { .. } | MvbaMessage::Committed | MvbaMessage::Want { .. } => None,
         }
     }
 

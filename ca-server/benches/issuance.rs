@@ -44,7 +44,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -157,13 +156,8 @@ fn server_binary() -> Result<PathBuf> {
 
 /// A base port with `2 n` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports).
 fn free_base(n: usize) -> u16 {
-    let mut rng = rand::thread_rng();
-    loop {
-        let base: u16 = rand::Rng::gen_range(&mut rng, 20_000..60_000);
-        if (0..2 * n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
+    // Outside the ephemeral port range, so no outgoing connection takes a replica's port.
+    hosts::free_local_base(n, rand::random()).expect("free ports outside the ephemeral range")
 }
 
 /// `n` replica processes; stopped (SIGTERM, then SIGKILL) when dropped, and killed by the kernel

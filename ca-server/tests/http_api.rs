@@ -543,3 +543,57 @@ fn a_replica_whose_disk_fills_pauses_says_so_in_healthz_and_resumes_without_loss
     let (status, _) = health_of(&cluster, 3);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_replica_whose_https_port_is_taken_refuses_to_start_instead_of_running_unreachable() {
+    // A copy of replica 0's folder whose HTTPS port another socket holds (its peer port is free).
+    let cluster = cluster();
+    let work = cluster.work_dir("https-port-taken");
+    let replica = work.join("replica");
+    let copied = Command::new("cp").arg("-r").arg(cluster.ca.join("replica-0")).arg(&replica).status().expect("run cp");
+    assert!(copied.success());
+    let taken = std::net::TcpListener::bind(("127.0.0.1", free_base(1))).expect("hold a port");
+    let https = taken.local_addr().expect("address").port();
+    let peer = free_base(1);
+    let toml = std::fs::read_to_string(replica.join("replica.toml")).expect("replica.toml");
+    let toml: String = toml
+        .lines()
+        .map(|line| match line.split_once(" = ") {
+            Some(("https", _)) => format!("https = \"127.0.0.1:{https}\""),
+            Some(("peer", _)) => format!("peer = \"127.0.0.1:{peer}\""),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(replica.join("replica.toml"), toml).expect("write replica.toml");
+
+    let mut child = Command::new(support::BIN)
+        .args(["run", "--config"])
+        .arg(replica.join("replica.toml"))
+        .arg("--data")
+        .arg(work.join("data"))
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ca-server");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!("the replica kept running without its HTTPS port:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("binding the HTTPS listener on 127.0.0.1:{https}")), "{stderr}");
+    assert!(!stderr.contains("replica ready"), "it must not claim to be ready:\n{stderr}");
+    drop(taken);
+}

@@ -1,7 +1,8 @@
 //! Where each replica lives: parsing `--hosts host:https_port:peer_port,...` and the `--local`
 //! shorthand.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpListener};
+use std::ops::RangeInclusive;
 
 /// One replica's public address: the host clients and peers dial, and its two ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +119,72 @@ pub fn local_hosts(n: usize, base: u16) -> Result<Vec<HostSpec>, HostError> {
         .collect())
 }
 
+/// Where Linux keeps the range of ephemeral ports.
+const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Linux's default `net.ipv4.ip_local_port_range`.
+const DEFAULT_EPHEMERAL_PORTS: RangeInclusive<u16> = 32768..=60999;
+
+/// The contents of `ip_local_port_range` ("low<TAB>high"), `None` if malformed.
+pub fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    let (Some(Ok(low)), Some(Ok(high)), None) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    (low <= high).then_some(low..=high)
+}
+
+/// The ports this machine's kernel hands out as the local port of outgoing connections (and of
+/// `bind` to port 0): `net.ipv4.ip_local_port_range`, or Linux's default where it cannot be read.
+///
+/// A server port inside this range can be taken by any outgoing connection while the server is
+/// stopped; the connection holds it while open and for a minute after in TIME_WAIT (which
+/// `SO_REUSEADDR` does not override for a connection that did not set it), and the restarted
+/// server then fails to bind it. Listen ports belong outside it.
+pub fn ephemeral_ports() -> RangeInclusive<u16> {
+    std::fs::read_to_string(EPHEMERAL_RANGE_FILE)
+        .ok()
+        .and_then(|text| parse_port_range(&text))
+        .unwrap_or(DEFAULT_EPHEMERAL_PORTS)
+}
+
+/// The bases `base` for which the `count` ports `base..base + count` all lie in `10000..=65535`
+/// and outside `ephemeral` (ports below 10000 are left to well-known services).
+fn bases_outside(ephemeral: &RangeInclusive<u16>, count: u16) -> Vec<RangeInclusive<u16>> {
+    // `base + count` stays representable.
+    let last_base = u16::MAX.saturating_sub(count);
+    let mut ranges = Vec::new();
+    // Below the ephemeral range.
+    if let Some(end) = ephemeral.start().checked_sub(count)
+        && end >= 10_000
+    {
+        ranges.push(10_000..=end.min(last_base));
+    }
+    // Above it.
+    if let Some(start) = ephemeral.end().checked_add(1)
+        && start.max(10_000) <= last_base
+    {
+        ranges.push(start.max(10_000)..=last_base);
+    }
+    ranges
+}
+
+/// A base for [`local_hosts`]`(n, base)` (for tests and benchmarks that start replicas on
+/// 127.0.0.1): its `2n` ports are free now and lie outside [`ephemeral_ports`], so that no
+/// outgoing connection can take one while a replica is stopped. `seed` spreads concurrent
+/// callers over the candidates. `None` if no such run of ports is free.
+pub fn free_local_base(n: usize, seed: u64) -> Option<u16> {
+    let count = u16::try_from(2 * n).ok()?;
+    let candidates: Vec<u16> = bases_outside(&ephemeral_ports(), count).into_iter().flatten().collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let start = (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16) as usize;
+    (0..candidates.len().min(500))
+        .map(|attempt| candidates[(start + attempt * 997) % candidates.len()])
+        .find(|&base| (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +221,34 @@ mod tests {
         assert_eq!(hosts.iter().map(|h| h.peer_port).collect::<Vec<_>>(), [8444, 8445, 8446, 8447]);
         assert!(hosts.iter().all(|h| h.host == "127.0.0.1"));
         assert!(local_hosts(4, 65530).is_err());
+    }
+
+    #[test]
+    fn the_ephemeral_port_range_is_read_as_the_kernel_writes_it() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(32768..=60999));
+        assert_eq!(parse_port_range("1024 65535"), Some(1024..=65535));
+        assert_eq!(parse_port_range("60999 32768"), None);
+        assert_eq!(parse_port_range("32768"), None);
+        assert_eq!(parse_port_range("a b"), None);
+        let range = ephemeral_ports();
+        assert!(range.start() <= range.end());
+    }
+
+    #[test]
+    fn local_test_ports_never_fall_in_the_ephemeral_range() {
+        let default = DEFAULT_EPHEMERAL_PORTS;
+        let bases = bases_outside(&default, 8);
+        assert_eq!(bases, [10_000..=32_760, 61_000..=65_527]);
+        for base in bases.into_iter().flatten() {
+            assert!((base..base + 8).all(|port| !default.contains(&port) && port >= 10_000));
+        }
+        // A range covering everything above 10000 leaves nothing; one at the very top, the rest.
+        assert!(bases_outside(&(1024..=65535), 8).is_empty());
+        assert_eq!(bases_outside(&(65535..=65535), 8), [10_000..=65_527]);
+
+        let base = free_local_base(4, 7).expect("free ports outside the ephemeral range");
+        let range = ephemeral_ports();
+        assert!((base..base + 8).all(|port| !range.contains(&port)), "{base} in {range:?}");
+        assert!(local_hosts(4, base).is_ok());
     }
 }

@@ -14,7 +14,6 @@ use rand_chacha::ChaCha20Rng;
 use replication::atomic::secure::Request;
 use replication::runtime::{OrderedRound, Runtime, RuntimeConfig};
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,12 +26,8 @@ struct Replica {
 }
 
 fn free_base(n: usize) -> u16 {
-    for base in (30_000u16..60_000).step_by(97) {
-        if (0..2 * n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free ports");
+    // Outside the ephemeral port range, so no outgoing connection takes a replica's port.
+    hosts::free_local_base(n, 0).expect("free ports outside the ephemeral range")
 }
 
 async fn start(ca: &Path, data: &Path, id: usize) -> Replica {

@@ -22,14 +22,8 @@ const TEST_BITS: u32 = 1024;
 
 /// A base port with `2n` free ports after it (HTTPS ports are not used here, peer ports are).
 fn free_base(n: usize) -> u16 {
-    let mut rng = rand::thread_rng();
-    loop {
-        let base: u16 = rand::Rng::gen_range(&mut rng, 20_000..60_000);
-        let all_free = (0..2 * n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
+    // Outside the ephemeral port range, so no outgoing connection takes a stopped replica's port.
+    hosts::free_local_base(n, rand::random()).expect("free ports outside the ephemeral range")
 }
 
 fn ceremony(out: &Path, n: usize, t: usize, base: u16, seed: u64) {

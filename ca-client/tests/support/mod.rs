@@ -6,7 +6,6 @@ pub mod cli_cluster;
 pub mod cluster;
 pub mod proxy;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 /// The `ca-server` binary of the same build (or `ITCA_SERVER_BIN`).
@@ -25,16 +24,12 @@ pub fn server_binary() -> PathBuf {
     path
 }
 
-/// A base port with `2 * n` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports).
+/// A base port with `2 * n` free ports after it on 127.0.0.1 (HTTPS ports, then peer ports),
+/// outside the kernel's ephemeral port range: a port inside it can be taken by any outgoing
+/// connection while its replica is stopped, and the restarted replica then cannot bind it.
 pub fn free_base_port(n: usize) -> u16 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let seed = u64::from(std::process::id()) ^ now;
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 997) % 40_000) as u16;
-        let listeners: Vec<_> = (0..2 * n as u16).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if listeners.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no run of {} free ports on 127.0.0.1", 2 * n);
+    dealer::hosts::free_local_base(n, seed)
+        .unwrap_or_else(|| panic!("no run of {} free ports on 127.0.0.1 outside the ephemeral range", 2 * n))
 }

@@ -81,6 +81,46 @@ async fn apply_until_stored(ca: &Ca, degraded: &Degraded, round: RoundInput) -> 
     }
 }
 
+/// Pending HTTPS connections the kernel queues.
+const HTTPS_BACKLOG: u32 = 1024;
+
+/// A socket bound to `addr` (with `SO_REUSEADDR`, as a listener's), not yet listening.
+fn reserve_port(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+/// The port of a `host:port` listen address.
+fn listen_port(address: &str) -> Option<u16> {
+    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+}
+
+/// Warns about listen ports inside this machine's ephemeral port range: while the replica is
+/// stopped, any outgoing connection can take such a port as its local port and hold it (for a
+/// minute after it closes, in TIME_WAIT), so the restarted replica fails to bind it.
+fn warn_about_ephemeral_ports(files: &ReplicaFiles) {
+    let ephemeral = dealer::hosts::ephemeral_ports();
+    for (listener, address) in [("https", &files.config.listen.https), ("peer", &files.config.listen.peer)] {
+        if let Some(port) = listen_port(address)
+            && ephemeral.contains(&port)
+        {
+            tracing::warn!(
+                listener,
+                port,
+                range = ?ephemeral,
+                "listen port inside the kernel's ephemeral port range (net.ipv4.ip_local_port_range): an outgoing \
+                 connection can take it while the replica is stopped and make the restart fail to bind; choose a \
+                 port outside the range or reserve it (net.ipv4.ip_local_reserved_ports)"
+            );
+        }
+    }
+}
+
 /// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
 pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -126,6 +166,15 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         .mode(0o700)
         .create(&data)
         .with_context(|| format!("creating the data folder {}", data.display()))?;
+
+    warn_about_ephemeral_ports(&files);
+    // The HTTPS port is taken now and listened on once the replica is ready: a port another
+    // socket holds stops the start-up here, with the reason, instead of leaving a replica that
+    // says it is ready and that no client can reach.
+    let listen: SocketAddr = files.config.listen.https.parse().with_context(|| {
+        format!("replica.toml: listen.https {:?} is not a socket address", files.config.listen.https)
+    })?;
+    let https_socket = reserve_port(listen).with_context(|| format!("binding the HTTPS listener on {listen}"))?;
 
     let ca_config = CaConfig::load(&options.config, data.join("ca.sqlite"))?;
     // Bounded: share traffic a peer provokes cannot grow memory; what is dropped when full is
@@ -208,9 +257,6 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         })
     };
 
-    let listen: SocketAddr = files.config.listen.https.parse().with_context(|| {
-        format!("replica.toml: listen.https {:?} is not a socket address", files.config.listen.https)
-    })?;
     let tls = tls::server_config(
         &files.path(&files.config.secrets.https_certificate),
         &files.path(&files.config.secrets.https_key),
@@ -232,8 +278,13 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         true => app.layer(axum::middleware::from_fn(byzantine::forge_responses)),
         false => app,
     };
+    let listener = https_socket
+        .listen(HTTPS_BACKLOG)
+        .and_then(|listener| listener.into_std())
+        .with_context(|| format!("listening for HTTPS on {listen}"))?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind_rustls(listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        .with_context(|| format!("listening for HTTPS on {listen}"))?
         .handle(handle.clone())
         .serve(app.into_make_service());
     tracing::info!(replica = id, %listen, "replica ready");
@@ -274,4 +325,45 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
     }
     ca.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_ports_are_read_from_ipv4_ipv6_and_name_addresses() {
+        assert_eq!(listen_port("127.0.0.1:8440"), Some(8440));
+        assert_eq!(listen_port("[::1]:443"), Some(443));
+        assert_eq!(listen_port("ca1.example.com:7000"), Some(7000));
+        assert_eq!(listen_port("no port"), None);
+    }
+
+    #[tokio::test]
+    async fn a_reserved_https_port_is_held_from_the_start_and_serves_once_listened_on() {
+        let socket = reserve_port("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        // Held while the replica starts up: a socket bound without SO_REUSEADDR (as an outgoing
+        // connection's local port is) cannot take it...
+        let other = tokio::net::TcpSocket::new_v4().unwrap();
+        other.set_reuseaddr(false).unwrap();
+        assert!(other.bind(addr).is_err());
+        // ...and clients are refused at once rather than left waiting for a server.
+        assert!(std::net::TcpStream::connect(addr).is_err());
+        let listener = socket.listen(HTTPS_BACKLOG).unwrap();
+        let client = tokio::net::TcpStream::connect(addr);
+        let (accepted, connected) = tokio::join!(listener.accept(), client);
+        assert!(accepted.is_ok() && connected.is_ok());
+    }
+
+    #[test]
+    fn a_port_another_socket_holds_cannot_be_reserved() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        assert!(reserve_port(addr).is_err());
+        // The same for the local port of an open outgoing connection.
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        let (_accepted, _) = held.accept().unwrap();
+        assert!(reserve_port(stream.local_addr().unwrap()).is_err());
+    }
 }

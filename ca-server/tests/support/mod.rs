@@ -14,7 +14,6 @@ use dealer::hosts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::Value;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,13 +30,8 @@ pub struct Cluster {
 }
 
 pub fn free_base(n: usize) -> u16 {
-    let mut rng = rand::thread_rng();
-    loop {
-        let base: u16 = rand::Rng::gen_range(&mut rng, 20_000..60_000);
-        if (0..2 * n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
+    // Outside the ephemeral port range, so no outgoing connection takes a stopped replica's port.
+    hosts::free_local_base(n, rand::random()).expect("free ports outside the ephemeral range")
 }
 
 pub fn start_replica(cluster: &Cluster, id: usize) {

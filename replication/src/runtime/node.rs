@@ -571,7 +571,7 @@ impl Node {
                 if asked != from {
                     return Ok(());
                 }
-                if record.round + 1 >= until {
+                if record.round.saturating_add(1) >= until {
                     self.fetch_pending = None;
                 }
                 // Only rounds not yet output are useful (ordered ones may still wait for

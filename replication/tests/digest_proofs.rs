@@ -32,6 +32,28 @@ fn proposal(party: PartyId, len: usize) -> Vec<u8> {
     value
 }
 
+/// Delivers every queued message, and every message that causes, in order to its targets; returns
+/// what each node output.
+fn deliver_all<P: Protocol>(
+    nodes: &mut [P],
+    mut queue: VecDeque<(PartyId, Target, P::Message)>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<P::Output>> {
+    let mut outputs: Vec<Vec<P::Output>> = (0..nodes.len()).map(|_| Vec::new()).collect();
+    while let Some((from, target, message)) = queue.pop_front() {
+        let targets: Vec<PartyId> = match target {
+            Target::All => (0..nodes.len()).collect(),
+            Target::Node(to) => vec![to],
+        };
+        for to in targets {
+            let step = nodes[to].handle_message(from, message.clone(), rng);
+            queue.extend(step.messages.into_iter().map(|m| (to, m.target, m.message)));
+            outputs[to].extend(step.output);
+        }
+    }
+    outputs
+}
+
 /// What the test's network does with a message.
 enum Fate {
     Deliver(MvbaMessage),
@@ -248,18 +270,7 @@ fn a_consistent_broadcast_proof_verifies_from_the_digest_alone() {
     let mut queue: VecDeque<(PartyId, Target, CbcMessage)> = VecDeque::new();
     let step = nodes[0].handle_input(value.clone(), &mut rng);
     queue.extend(step.messages.into_iter().map(|m| (0, m.target, m.message)));
-    let mut outputs = Vec::new();
-    while let Some((from, target, message)) = queue.pop_front() {
-        let targets: Vec<PartyId> = match target {
-            Target::All => (0..N).collect(),
-            Target::Node(to) => vec![to],
-        };
-        for to in targets {
-            let step = nodes[to].handle_message(from, message.clone(), &mut rng);
-            queue.extend(step.messages.into_iter().map(|m| (to, m.target, m.message)));
-            outputs.extend(step.output);
-        }
-    }
+    let outputs: Vec<_> = deliver_all(&mut nodes, queue, &mut rng).into_iter().flatten().collect();
     assert_eq!(outputs.len(), N);
     let public = nodes[1].info_public();
     for out in &outputs {
@@ -287,16 +298,8 @@ fn atomic_cluster() -> (Vec<AtomicBroadcast>, Vec<Vec<DeliveredRound>>, ChaCha8R
         queue.extend(step.messages.into_iter().map(|m| (i, m.target, m.message)));
         outputs[i].extend(step.output);
     }
-    while let Some((from, target, message)) = queue.pop_front() {
-        let targets: Vec<PartyId> = match target {
-            Target::All => (0..N).collect(),
-            Target::Node(to) => vec![to],
-        };
-        for to in targets {
-            let step = nodes[to].handle_message(from, message.clone(), &mut rng);
-            queue.extend(step.messages.into_iter().map(|m| (to, m.target, m.message)));
-            outputs[to].extend(step.output);
-        }
+    for (node, delivered) in deliver_all(&mut nodes, queue, &mut rng).into_iter().enumerate() {
+        outputs[node].extend(delivered);
     }
     (nodes, outputs, rng)
 }

@@ -1,4 +1,4 @@
-//! Long simulator campaigns: `cargo run -p replication --release --example sim -- --seeds N
+//! Long simulator campaigns: `cargo run -p replication --release --features sim --example sim -- --seeds N
 //! --protocol P --adversary A [--n N --t T] [--from SEED] [--crypto standin|real]
 //! [--requests R --batch B] [--request-bytes S (abc)] [--no-bytes]`. `P` is one of rbc, cbc, abba,
 //! abba-validated, mvba, abc, scabc (or `all`); `A` an adversary name or `all`. Prints one table row per
@@ -6,7 +6,7 @@
 //! bytes per delivered request, faults reported, wall time, and wall milliseconds per delivered
 //! request (all nodes run on one thread, so this is the CPU cost of ordering for the whole
 //! cluster). Exits non-zero if any seed failed (the first failing seeds are
-//! printed with their replay value).
+//! printed with the `--from SEED --seeds 1` that replays them). `--help` lists the flags.
 
 use replication::sim::scenarios::atomic::AtomicScenario;
 use replication::sim::scenarios::binary::BinaryScenario;
@@ -16,6 +16,21 @@ use replication::sim::scenarios::secure::SecureScenario;
 use replication::sim::scenarios::validated::ValidatedScenario;
 use replication::sim::{Adversary, Campaign, CampaignStats, CryptoKind, Scenario};
 use std::time::Instant;
+
+const USAGE: &str = "\
+usage: sim [--protocol P] [--adversary A] [--seeds N] [--from SEED] [--n N [--t T]]
+           [--crypto standin|real] [--requests R] [--batch B] [--request-bytes S] [--no-bytes]
+  --protocol P        rbc, cbc, abba, abba-validated, mvba, abc, scabc or all (default all)
+  --adversary A       random, starve, partition, crash-start, crash-random, silent, equivocate,
+                      invalid-shares, replay, garbage, coin-timing or all (default all)
+  --seeds N           seeds per row (default 100), starting at --from (default 0)
+  --n N --t T         one configuration (t defaults to (n-1)/3; default: 4/1, 7/2 and 10/3)
+  --crypto C          standin (fast, default) or real (BLS12-381, threshold encryption, Ed25519)
+  --requests R        most requests per node (abc, scabc)
+  --batch B           batch size (abc, scabc)
+  --request-bytes S   size of each request (abc)
+  --no-bytes          skip encoding every message (faster; bytes/req shows 0)
+A failing seed is printed with its replay value; --from SEED --seeds 1 reruns exactly that run.";
 
 struct Args {
     seeds: u64,
@@ -70,6 +85,10 @@ fn parse_args() -> Result<Args, String> {
                 args.request_bytes = Some(value()?.parse().map_err(|e| format!("--request-bytes: {e}"))?)
             }
             "--no-bytes" => args.no_bytes = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--n" => n = Some(value()?.parse().map_err(|e| format!("--n: {e}"))?),
             "--t" => t = Some(value()?.parse().map_err(|e| format!("--t: {e}"))?),
             other => return Err(format!("unknown argument {other}")),
@@ -119,7 +138,7 @@ fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
             );
             for (seed, error) in stats.failures.iter().take(3) {
                 *failed = true;
-                println!("    seed {seed}: {error}  (replay: REPLICATION_SEED={seed})");
+                println!("    seed {seed}: {error}  (replay: --from {seed} --seeds 1)");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Request dissemination windows: a replica that missed a sender's broadcasts for good is not
 //! deaf to that sender forever (its window slides once `t+1` parties show they are past it), and
-//! `t` parties alone cannot make it slide.
+//! `t` parties alone cannot make it slide; a replica slow to deliver keeps messages that arrive
+//! ahead of its window, so its echo is not lost when the others need it.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +21,9 @@ struct Net {
     cut: BTreeSet<PartyId>,
     /// Replicas whose peers' messages to them are lost (their own still go out).
     deaf: BTreeSet<PartyId>,
+    /// Messages held back (delivered only by [`Net::release_late`]): those `late` selects.
+    late: fn(&Wire) -> bool,
+    held_back: Vec<Wire>,
     delivered: Vec<Vec<Disseminated>>,
     faults: usize,
     rng: ChaCha8Rng,
@@ -36,6 +40,8 @@ impl Net {
             queue: VecDeque::new(),
             cut: BTreeSet::new(),
             deaf: BTreeSet::new(),
+            late: |_| false,
+            held_back: Vec::new(),
             delivered: vec![Vec::new(); n],
             faults: 0,
             rng,
@@ -53,7 +59,12 @@ impl Net {
             for to in targets {
                 let lost = self.deaf.contains(&to) && to != from;
                 if !self.cut.contains(&from) && !self.cut.contains(&to) && !lost {
-                    self.queue.push_back((from, to, tm.message.clone()));
+                    let wire = (from, to, tm.message.clone());
+                    if (self.late)(&wire) {
+                        self.held_back.push(wire);
+                    } else {
+                        self.queue.push_back(wire);
+                    }
                 }
             }
         }
@@ -75,6 +86,13 @@ impl Net {
                 self.deliver(from, to, message);
             }
         }
+    }
+
+    /// Delivers the messages held back so far (and what they cause), in the order sent.
+    fn release_late(&mut self) {
+        self.late = |_| false;
+        self.queue.extend(std::mem::take(&mut self.held_back));
+        self.run();
     }
 
     fn has(&self, node: PartyId, request: &[u8]) -> bool {
@@ -159,5 +177,39 @@ fn own_broadcasts_delivered_without_their_sender_free_its_window_once_ordered() 
     // A digest that is no broadcast of ours changes nothing.
     let step = net.nodes[0].ordered(&[9; 32], &mut net.rng);
     assert!(step.messages.is_empty() && step.output.is_empty());
+    assert_eq!(net.faults, 0);
+}
+
+#[test]
+fn a_replica_slow_to_deliver_still_echoes_broadcasts_that_reach_it_ahead_of_its_window() {
+    // Replica 2 is down, so every instance needs the echoes of all of 0, 1 and 3. Replica 1
+    // hears 3's readys late: it echoes and readies sender 0's broadcasts (0 and 3 deliver
+    // them with its ready, and 0 moves its window on) but delivers none itself, so its window
+    // stays behind while 0 sends for instances `WINDOW` and up. Those messages are sent once:
+    // had 1 dropped them it would never have the value from 0, never echo, and the instance
+    // would never complete anywhere (its request never ordered, its slot in 0's window taken
+    // for good).
+    let mut net = Net::new(4, 1);
+    net.cut.insert(2);
+    net.late = |(from, to, (_, _, message))| *from == 3 && *to == 1 && matches!(message, RbcMessage::Ready(_));
+    let total = 2 * WINDOW;
+    let requests: Vec<Vec<u8>> = (0..total).map(|i| format!("request {i}").into_bytes()).collect();
+    for request in &requests {
+        net.submit(0, request.clone());
+    }
+    net.run();
+    assert!(net.delivered[1].is_empty(), "replica 1 delivered nothing yet");
+    for (i, request) in requests.iter().enumerate() {
+        assert!(net.has(0, request) && net.has(3, request), "replicas 0 and 3 delivered request {i}");
+    }
+    assert_eq!(net.nodes[0].waiting_len(), 0, "replica 0's window is free again");
+    // Once 3's readys arrive, replica 1 delivers every instance it did not give up (those
+    // below its window when `t+1` parties showed they were past them: the others delivered
+    // them, so they reach the order through the others' batches).
+    net.release_late();
+    assert_eq!(net.nodes[1].low(0), Some(total));
+    for (i, request) in requests.iter().enumerate().skip(WINDOW as usize) {
+        assert!(net.has(1, request), "replica 1 delivered request {i}");
+    }
     assert_eq!(net.faults, 0);
 }

@@ -4,8 +4,19 @@
 //! Memory is bounded per sender: only instances with sequence numbers in
 //! `[lowest undelivered, lowest undelivered + WINDOW)` hold state; an honest sender keeps at most
 //! `WINDOW / 2` of its own broadcasts undelivered (further requests wait in its local queue).
-//! Messages beyond the window are ignored without blame (an honest sender may be that far
-//! ahead of a slow receiver; the runtime's retransmission delivers them again later).
+//! Messages for the next `WINDOW` instances beyond the window are held, unprocessed, until the
+//! window reaches them; messages further ahead are ignored without blame.
+//!
+//! Holding is what keeps a slow receiver in the protocol. A receiver's window starts at the
+//! lowest instance it has not *delivered*, but it echoes and readies instances it has not
+//! delivered yet, and its peers may deliver (and move on) with its ready before it hears enough
+//! readys itself. So an honest peer can be up to `WINDOW` instances further than the receiver and
+//! send for instances up to `2 * WINDOW` beyond the receiver's lowest. Those messages are sent
+//! once (the link acknowledged them; nothing retransmits them), so a receiver that dropped a
+//! sender's message never echoes that instance; when its echo is needed (`t` replicas down, so
+//! every live replica's echo counts), the instance never completes, its request is never
+//! ordered, and it holds a slot of the sender's window for good. Peers can only be further ahead
+//! than that when they do not need this receiver at all, and then the window slides (below).
 //!
 //! A receiver that missed some of a sender's broadcasts for good (it was down, or partitioned
 //! for longer than its peers keep messages) would otherwise never deliver the lowest one, so its
@@ -48,6 +59,23 @@ struct SenderState {
     /// Per party, the highest sequence number beyond the window it sent a message for (one
     /// number per party: bounded).
     ahead: BTreeMap<PartyId, u64>,
+    /// Messages for instances in `[low + WINDOW, low + 2 * WINDOW)`, handled once the window
+    /// reaches them: per instance at most one message of each kind per party (an honest party
+    /// sends no more), so at most `3n` per instance.
+    #[serde(default)]
+    held: BTreeMap<u64, Vec<(PartyId, RbcMessage)>>,
+}
+
+impl SenderState {
+    /// Keeps `message` for instance `seq` (beyond the window, within the held range) unless
+    /// `from` already has one of its kind held there.
+    fn hold(&mut self, from: PartyId, seq: u64, message: RbcMessage) {
+        let kind = |m: &RbcMessage| std::mem::discriminant(m);
+        let held = self.held.entry(seq).or_default();
+        if !held.iter().any(|(f, m)| *f == from && kind(m) == kind(&message)) {
+            held.push((from, message));
+        }
+    }
 }
 
 /// Serializable for snapshots: the keys are skipped and supplied again by `rebind`.
@@ -126,6 +154,26 @@ impl Dissemination {
         step
     }
 
+    /// Handles the held messages of `sender` the window now admits (and forgets those below
+    /// it), until the window stops moving.
+    fn release_held(&mut self, sender: PartyId, rng: &mut dyn RngCore, step: &mut DisseminationStep) {
+        loop {
+            let state = &mut self.senders[sender];
+            state.held = state.held.split_off(&state.low);
+            let end = state.low + WINDOW;
+            let Some(entry) = state.held.first_entry() else {
+                return;
+            };
+            if *entry.key() >= end {
+                return;
+            }
+            let (seq, messages) = entry.remove_entry();
+            for (from, message) in messages {
+                self.receive(from, sender, seq, message, rng, step);
+            }
+        }
+    }
+
     fn deliver(&mut self, sender: PartyId, seq: u64, outputs: Vec<Vec<u8>>, step: &mut DisseminationStep) {
         for request in outputs {
             if sender == self.info.id {
@@ -202,7 +250,10 @@ impl Dissemination {
         while state.delivered_above.remove(&state.low) {
             state.low += 1;
         }
-        self.start_waiting(rng)
+        let mut step = Step::new();
+        self.release_held(me, rng, &mut step);
+        step.extend(self.start_waiting(rng));
+        step
     }
 
     pub fn handle_message(
@@ -218,22 +269,43 @@ impl Dissemination {
             step.fault(Fault::new(from, FaultKind::ImpossibleInstance));
             return step;
         }
+        self.receive(from, sender, seq, message, rng, &mut step);
+        self.release_held(sender, rng, &mut step);
+        if sender == self.info.id {
+            step.extend(self.start_waiting(rng));
+        }
+        step
+    }
+
+    /// One message for `sender`'s instance `seq`: handled in the window, held just beyond it,
+    /// ignored otherwise. The caller releases what a moved window admits.
+    fn receive(
+        &mut self,
+        from: PartyId,
+        sender: PartyId,
+        seq: u64,
+        message: RbcMessage,
+        rng: &mut dyn RngCore,
+        step: &mut DisseminationStep,
+    ) {
         if seq >= self.senders[sender].low + WINDOW {
             self.note_ahead(sender, from, seq);
         }
-        let state = &self.senders[sender];
-        if seq < state.low || state.delivered_above.contains(&seq) || seq >= state.low + WINDOW {
-            return step;
+        let state = &mut self.senders[sender];
+        if seq < state.low || state.delivered_above.contains(&seq) {
+            return;
+        }
+        if seq >= state.low + WINDOW {
+            if seq < state.low + 2 * WINDOW {
+                state.hold(from, seq, message);
+            }
+            return;
         }
         let id = self.instance_id(sender, seq);
         let info = self.info.clone();
         let rbc = self.senders[sender].instances.entry(seq).or_insert_with(|| ReliableBroadcast::new(info, id, sender));
         let child = rbc.handle_message(from, message, rng);
         let outputs = step.absorb(child, |m| (sender, seq, m));
-        self.deliver(sender, seq, outputs, &mut step);
-        if sender == self.info.id {
-            step.extend(self.start_waiting(rng));
-        }
-        step
+        self.deliver(sender, seq, outputs, step);
     }
 }

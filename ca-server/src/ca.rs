@@ -784,7 +784,16 @@ impl Ca {
                             if !combined.faulty.is_empty() {
                                 tracing::warn!(faulty = ?combined.faulty, "invalid signature shares attributed");
                             }
-                            if let Some(pending) = signer.finished(&job.hash, &combined.faulty) {
+                            // The shares the combination used: the first t + 1 it did not find
+                            // invalid.
+                            let valid: Vec<SignatureShare> = job
+                                .shares
+                                .iter()
+                                .filter(|s| !combined.faulty.contains(&s.id))
+                                .take(self.inner.public.threshold() + 1)
+                                .cloned()
+                                .collect();
+                            if let Some(pending) = signer.finished(&job.hash, &combined.faulty, &valid) {
                                 // Shares held but not needed are checked too (rate-limited):
                                 // otherwise a bad one would go unnoticed.
                                 let now = Instant::now();
@@ -993,7 +1002,7 @@ impl Ca {
                     signer.invalid_signature(from);
                     continue;
                 }
-                if let Some(pending) = signer.finished(&hash, &[]) {
+                if let Some(pending) = signer.finished(&hash, &[], &[]) {
                     finished.push((hash, pending, signature));
                 }
             }

@@ -42,8 +42,7 @@ pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 pub const MAX_EARLY_SHARES: usize = 16_384;
 /// Objects signed recently, remembered so that late shares for them are ignored cheaply.
 const RECENTLY_SIGNED: usize = 16_384;
-/// Recently signed objects whose late shares are spot-checked (with t = 1 only, see
-/// [`Signer::spot_check`]).
+/// Recently signed objects whose late shares are spot-checked (see [`Signer::spot_check`]).
 const SPOT_CHECKED: usize = 64;
 /// At most one spot check per party in this long, so checking costs little CPU.
 const SPOT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -268,7 +267,8 @@ pub struct Signer {
     signed: u64,
     next_seq: u64,
     /// Recently signed objects with this replica's own share on them.
-    spot: VecDeque<(Hash, Arc<Vec<u8>>, SignatureShare)>,
+    /// Per recently signed object: its message and `t` shares known to be valid.
+    spot: VecDeque<(Hash, Arc<Vec<u8>>, Vec<SignatureShare>)>,
     last_spot_check: BTreeMap<PartyId, Instant>,
 }
 
@@ -460,17 +460,24 @@ impl Signer {
     }
 
     /// A combination succeeded (or a peer's signature verified): the object is done. Returns it.
-    /// `faulty` are parties whose shares the combination found invalid.
-    pub fn finished(&mut self, hash: &Hash, faulty: &[PartyId]) -> Option<Pending> {
+    /// `faulty` are parties whose shares the combination found invalid; `valid` are shares it
+    /// found valid (those it combined), kept with this replica's own as the reference that
+    /// spot checks combine a share with.
+    pub fn finished(&mut self, hash: &Hash, faulty: &[PartyId], valid: &[SignatureShare]) -> Option<Pending> {
         for party in faulty {
             self.fault(*party, |f| f.invalid_shares += 1);
         }
         let pending = self.pending.remove(hash)?;
         self.signed += 1;
-        if self.threshold == 1
-            && let Some(own) = pending.shares.get(&self.me)
-        {
-            self.spot.push_back((*hash, pending.message.clone(), own.clone()));
+        let mut reference: Vec<SignatureShare> = pending.shares.get(&self.me).cloned().into_iter().collect();
+        for share in valid.iter().filter(|s| s.id != self.me) {
+            if reference.len() == self.threshold {
+                break;
+            }
+            reference.push(share.clone());
+        }
+        if reference.len() == self.threshold {
+            self.spot.push_back((*hash, pending.message.clone(), reference));
             if self.spot.len() > SPOT_CHECKED {
                 self.spot.pop_front();
             }
@@ -486,9 +493,9 @@ impl Signer {
     }
 
     /// A share the combination of a recently signed object did not need (held, or arriving
-    /// late), to check now: with t = 1 this replica's own share and `share` alone must combine to
-    /// a valid signature, so if they do not, `from` is faulty (its bad share was never used, so
-    /// it would otherwise go unnoticed).
+    /// late), to check now: `t` shares known valid (this replica's own and those the combination
+    /// used) and `share` must combine to a valid signature, so if they do not, `from` is faulty
+    /// (its bad share was never used, so it would otherwise go unnoticed).
     /// Returns the combination to run, at most one per party per [`SPOT_CHECK_EVERY`]; report a
     /// failure with [`Signer::spot_check_failed`].
     pub fn spot_check(
@@ -504,9 +511,14 @@ impl Signer {
         if self.last_spot_check.get(&from).is_some_and(|last| now.duration_since(*last) < SPOT_CHECK_EVERY) {
             return None;
         }
-        let (_, message, own) = self.spot.iter().find(|(h, _, _)| h == hash)?;
+        let (_, message, reference) = self.spot.iter().find(|(h, _, _)| h == hash)?;
+        if reference.iter().any(|s| s.id == from) {
+            return None;
+        }
         self.last_spot_check.insert(from, now);
-        Some(CombineJob { hash: *hash, message: message.clone(), shares: vec![own.clone(), share], version: 0 })
+        let mut shares = reference.clone();
+        shares.push(share);
+        Some(CombineJob { hash: *hash, message: message.clone(), shares, version: 0 })
     }
 
     /// A spot check's combination failed: `from`'s share was invalid.
@@ -647,7 +659,7 @@ mod tests {
         assert_eq!(s.receive(2, [7; 32], share(2, 1)), Received::Early);
         let stored = s.add_object([7; 32], ObjectKind::Crl, 1, Arc::new(b"crl".to_vec()), Instant::now());
         assert_eq!(stored, [(2, share(2, 1))]);
-        assert!(s.finished(&[7; 32], &[]).is_some());
+        assert!(s.finished(&[7; 32], &[], &[]).is_some());
         assert_eq!(s.receive(3, [7; 32], share(3, 1)), Received::Late);
         assert_eq!(s.signed_count(), 1);
     }
@@ -681,7 +693,7 @@ mod tests {
         s.receive(0, [9; 32], share(0, 1));
         s.receive(1, [9; 32], share(1, 2));
         let job = s.take_ready().pop().unwrap();
-        assert!(s.finished(&job.hash, &[]).is_some());
+        assert!(s.finished(&job.hash, &[], &job.shares).is_some());
         assert_eq!(s.receive(3, [9; 32], share(3, 7)), Received::Late);
         let now = Instant::now();
         let check = s.spot_check(3, &[9; 32], share(3, 7), now).expect("a check");
@@ -690,6 +702,26 @@ mod tests {
         assert!(s.spot_check(2, &[1; 32], share(2, 7), now).is_none(), "only recently signed objects");
         s.spot_check_failed(3);
         assert_eq!(s.faults()[3].invalid_shares, 1);
+    }
+
+    #[test]
+    fn with_t_above_one_a_late_share_is_checked_with_the_own_share_and_those_the_combination_used() {
+        let mut s = Signer::new(0, 7, 2, 4);
+        s.add_object([9; 32], ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), Instant::now());
+        for party in [0, 2, 4] {
+            s.receive(party, [9; 32], share(party, party as u8));
+        }
+        let job = s.take_ready().pop().unwrap();
+        assert!(s.finished(&job.hash, &[], &job.shares).is_some());
+        assert_eq!(s.receive(6, [9; 32], share(6, 7)), Received::Late);
+        let check = s.spot_check(6, &[9; 32], share(6, 7), Instant::now()).expect("a check");
+        let ids: Vec<PartyId> = check.shares.iter().map(|s| s.id).collect();
+        assert_eq!(ids.len(), 3, "t known-valid shares and the one checked: {ids:?}");
+        assert_eq!((ids[0], ids[2]), (0, 6), "own share first, the checked one last: {ids:?}");
+        let reference = ids[1];
+        assert!([2, 4].contains(&reference), "the other share the combination used: {ids:?}");
+        let again = s.spot_check(reference, &[9; 32], share(reference, reference as u8), Instant::now());
+        assert!(again.is_none(), "a reference share is not checked against itself");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! clients, and the honest replicas count the faults against it.
 //!
 //! CI runs n = 4 with one Byzantine replica per kind; `ITCA_CAMPAIGN=full` adds n = 7 with two
-//! and more certificates per run.
+//! and more certificates per run, and n = 7 with one Byzantine replica while an honest one is
+//! killed (SIGKILL) and restarted under the requests (the `t = 2` faults split between a liar
+//! and a crash).
 
 use std::path::Path;
 use std::process::Command;
@@ -85,11 +87,14 @@ fn honest_tree_heads_agree(cluster: &Cluster, honest: &[usize], min_size: u64) -
 }
 
 /// One run: `t` Byzantine replicas (the last ones) doing `kind`, the rest honest.
-fn run(n: usize, t: usize, kind: &str, certificates: usize) {
+/// `crash`: one of the `t` faults is honest replica 0, killed halfway through the requests and
+/// restarted two requests later; `t - 1` replicas lie.
+fn run(n: usize, t: usize, kind: &str, certificates: usize, crash: bool) {
     let started = Instant::now();
     let mut cluster = Cluster::deal(n, t);
-    let byzantine: Vec<usize> = (n - t..n).collect();
-    let honest: Vec<usize> = (0..n - t).collect();
+    let liars = if crash { t - 1 } else { t };
+    let byzantine: Vec<usize> = (n - liars..n).collect();
+    let honest: Vec<usize> = (0..n - liars).collect();
     let program = byzantine_binary();
     for id in 0..n {
         if byzantine.contains(&id) {
@@ -102,6 +107,12 @@ fn run(n: usize, t: usize, kind: &str, certificates: usize) {
     let dir = cluster.dir.path().to_path_buf();
     let mut serials = Vec::new();
     for i in 0..certificates {
+        if crash && i == certificates / 2 {
+            cluster.stop(0);
+        }
+        if crash && i == certificates / 2 + 2 {
+            cluster.start(0);
+        }
         let (name, key, cert) = (format!("b{i}.localhost"), format!("b{i}.key"), format!("b{i}.pem"));
         let output = cluster.client(&["request", "--name", &name, "--key-out", &key, "--cert-out", &cert]);
         assert!(output.status.success(), "[{kind}, n={n}] request {i} failed:\n{}\n{}", show(&output), cluster.logs());
@@ -157,7 +168,7 @@ fn run(n: usize, t: usize, kind: &str, certificates: usize) {
         // change nothing above.
         _ => {}
     }
-    eprintln!("[{kind}, n={n}, t={t}] {certificates} certificates, {:?}", started.elapsed());
+    eprintln!("[{kind}, n={n}, t={t}, crash={crash}] {certificates} certificates, {:?}", started.elapsed());
 }
 
 const KINDS: [&str; 8] =
@@ -175,7 +186,7 @@ fn kinds() -> Vec<String> {
 fn one_byzantine_replica_of_each_kind_in_four_changes_nothing_a_client_sees() {
     let certificates = if full_campaign() { 10 } else { 2 };
     for kind in &kinds() {
-        run(4, 1, kind, certificates);
+        run(4, 1, kind, certificates, false);
     }
 }
 
@@ -186,6 +197,17 @@ fn two_byzantine_replicas_of_each_kind_in_seven_change_nothing_a_client_sees() {
         return;
     }
     for kind in &kinds() {
-        run(7, 2, kind, 10);
+        run(7, 2, kind, 10, false);
+    }
+}
+
+#[test]
+fn one_byzantine_replica_of_each_kind_and_one_crashing_in_seven_change_nothing_a_client_sees() {
+    if !full_campaign() {
+        eprintln!("runs in the full campaign only (ITCA_CAMPAIGN=full)");
+        return;
+    }
+    for kind in &kinds() {
+        run(7, 2, kind, 10, true);
     }
 }

@@ -44,7 +44,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use std::fmt::Write as _;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -196,13 +195,7 @@ impl Cluster {
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .stdin(Stdio::null());
-            // SAFETY: only prctl between fork and exec; the replicas die with this process.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
+            ca_server::server::child::die_with_parent(&mut command);
             cluster.children.push(command.spawn()?);
         }
         Ok(cluster)

@@ -82,7 +82,9 @@ fn start_replica(dir: &Path, id: usize) -> Result<Child> {
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let exe = std::env::current_exe().context("finding the ca-server executable")?;
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    super::child::die_with_parent(command.as_std_mut());
+    command
         .arg("run")
         .arg("--config")
         .arg(replica.join("replica.toml"))

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "byzantine")]
 pub mod byzantine;
+pub mod child;
 pub mod local;
 pub mod pace;
 pub mod tls;

@@ -14,7 +14,6 @@ use dealer::hosts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::Value;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -47,13 +46,7 @@ pub fn start_replica(cluster: &Cluster, id: usize) {
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .stdin(Stdio::null());
-    // SAFETY: prctl in the child before exec; the replicas die with the test process.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    ca_server::server::child::die_with_parent(&mut command);
     let pid = command.spawn().expect("start ca-server").id();
     if let Ok(mut pids) = cluster.pids.lock() {
         pids[id] = pid;

@@ -47,3 +47,49 @@ fn every_request_is_ordered_when_replicas_submit_more_than_a_dissemination_windo
         );
     }
 }
+
+#[test]
+fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
+    use rand::SeedableRng;
+    use replication::atomic::{AbcInput, AtomicBroadcast};
+    use replication::crypto::standin::StandinCluster;
+    use replication::{InstanceId, Protocol};
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    let (n, t) = (4, 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let cluster = StandinCluster::deal(n, t, &mut rng);
+    let config = AbcConfig { max_batch: 4, ..AbcConfig::default() };
+    let mut nodes: Vec<AtomicBroadcast> =
+        (0..n).map(|i| AtomicBroadcast::new(Arc::new(cluster.network_info(i)), InstanceId::root(5), config)).collect();
+    let mut queue = VecDeque::new();
+    for node in nodes.iter_mut() {
+        let _ = node.handle_input(AbcInput::Clock(1_000), &mut rng);
+        let _ = node.handle_input(AbcInput::Hold(true), &mut rng);
+    }
+    let step = nodes[0].handle_input(AbcInput::Submit(b"held request".to_vec()), &mut rng);
+    queue.extend(step.messages.into_iter().map(|m| (0, m.target, m.message)));
+    let outputs = common::deliver_all(&mut nodes, queue, &mut rng);
+    assert!(outputs.iter().all(Vec::is_empty), "all held: the request is disseminated but no round starts");
+    assert!(nodes.iter().all(|node| node.round() == 0));
+
+    // One released replica starts the round alone; the held ones join only at t + 1 batches.
+    let step = nodes[0].handle_input(AbcInput::Hold(false), &mut rng);
+    let outputs = common::deliver_all(
+        &mut nodes,
+        step.messages.into_iter().map(|m| (0, m.target, m.message)).collect(),
+        &mut rng,
+    );
+    assert!(outputs.iter().all(Vec::is_empty), "t released replicas are not enough");
+    let step = nodes[1].handle_input(AbcInput::Hold(false), &mut rng);
+    let outputs = common::deliver_all(
+        &mut nodes,
+        step.messages.into_iter().map(|m| (1, m.target, m.message)).collect(),
+        &mut rng,
+    );
+    for delivered in &outputs {
+        assert_eq!(delivered.len(), 1, "t + 1 released: every replica, held ones too, delivers the round");
+        assert_eq!(delivered[0].requests, vec![b"held request".to_vec()]);
+    }
+}

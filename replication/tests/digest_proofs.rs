@@ -10,6 +10,9 @@ use replication::broadcast::consistent::{
 };
 use replication::crypto::digest;
 use replication::crypto::standin::StandinCluster;
+
+mod common;
+use common::deliver_all;
 use replication::{Fault, FaultKind, InstanceId, PartyId, Protocol, Target, wire};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,28 +33,6 @@ fn proposal(party: PartyId, len: usize) -> Vec<u8> {
     let mut value = vec![party as u8 + 1; len];
     value[0] = 1;
     value
-}
-
-/// Delivers every queued message, and every message that causes, in order to its targets; returns
-/// what each node output.
-fn deliver_all<P: Protocol>(
-    nodes: &mut [P],
-    mut queue: VecDeque<(PartyId, Target, P::Message)>,
-    rng: &mut ChaCha8Rng,
-) -> Vec<Vec<P::Output>> {
-    let mut outputs: Vec<Vec<P::Output>> = (0..nodes.len()).map(|_| Vec::new()).collect();
-    while let Some((from, target, message)) = queue.pop_front() {
-        let targets: Vec<PartyId> = match target {
-            Target::All => (0..nodes.len()).collect(),
-            Target::Node(to) => vec![to],
-        };
-        for to in targets {
-            let step = nodes[to].handle_message(from, message.clone(), rng);
-            queue.extend(step.messages.into_iter().map(|m| (to, m.target, m.message)));
-            outputs[to].extend(step.output);
-        }
-    }
-    outputs
 }
 
 /// What the test's network does with a message.

@@ -1,7 +1,10 @@
 //! Shared driver for the many-seed simulator tests.
 #![allow(dead_code)] // each test file uses only some of these helpers
 
+use rand_chacha::ChaCha8Rng;
 use replication::sim::{Adversary, Campaign, CryptoKind, Scenario, seeds_from_env};
+use replication::{PartyId, Protocol, Target};
+use std::collections::VecDeque;
 
 /// The configurations every protocol is tested in.
 pub const CONFIGS: [(usize, usize); 3] = [(4, 1), (7, 2), (10, 3)];
@@ -46,4 +49,26 @@ pub fn run_real_crypto<S: Scenario>(scenario: &S, test_name: &str, seeds: u64) {
             }
         }
     }
+}
+
+/// Delivers every queued message, and every message that causes, in order to its targets (a
+/// hand-driven cluster without an adversary); returns what each node output.
+pub fn deliver_all<P: Protocol>(
+    nodes: &mut [P],
+    mut queue: VecDeque<(PartyId, Target, P::Message)>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<P::Output>> {
+    let mut outputs: Vec<Vec<P::Output>> = (0..nodes.len()).map(|_| Vec::new()).collect();
+    while let Some((from, target, message)) = queue.pop_front() {
+        let targets: Vec<PartyId> = match target {
+            Target::All => (0..nodes.len()).collect(),
+            Target::Node(to) => vec![to],
+        };
+        for to in targets {
+            let step = nodes[to].handle_message(from, message.clone(), rng);
+            queue.extend(step.messages.into_iter().map(|m| (to, m.target, m.message)));
+            outputs[to].extend(step.output);
+        }
+    }
+    outputs
 }

@@ -1,11 +1,12 @@
 //! Request dissemination windows: a replica that missed a sender's broadcasts for good is not
 //! deaf to that sender forever (its window slides once `t+1` parties show they are past it), and
 //! `t` parties alone cannot make it slide; a replica slow to deliver keeps messages that arrive
-//! ahead of its window, so its echo is not lost when the others need it.
+//! ahead of its window, so its echo is not lost when the others need it. Requests submitted
+//! while a replica's own broadcasts are in flight leave together in one broadcast.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use replication::atomic::dissemination::{Disseminated, Dissemination, DisseminationStep, WINDOW};
+use replication::atomic::dissemination::{Disseminated, Dissemination, DisseminationStep, IN_FLIGHT, WINDOW};
 use replication::broadcast::reliable::RbcMessage;
 use replication::crypto::standin::StandinCluster;
 use replication::{InstanceId, PartyId, Target};
@@ -151,8 +152,7 @@ fn own_broadcasts_delivered_without_their_sender_free_its_window_once_ordered() 
     // reach the others, who deliver them, but it never hears their echoes and readys.
     let mut net = Net::new(4, 1);
     net.deaf.insert(0);
-    let in_flight = WINDOW / 2;
-    let requests: Vec<Vec<u8>> = (0..in_flight).map(|i| format!("own {i}").into_bytes()).collect();
+    let requests: Vec<Vec<u8>> = (0..IN_FLIGHT).map(|i| format!("own {i}").into_bytes()).collect();
     for request in &requests {
         net.submit(0, request.clone());
     }
@@ -167,7 +167,7 @@ fn own_broadcasts_delivered_without_their_sender_free_its_window_once_ordered() 
     assert!(!net.has(1, b"next"), "nothing makes room by itself: the lost messages never come back");
     // The others ordered those requests; once replica 0 delivers them from the order, their
     // slots are free and the waiting request goes out and is delivered everywhere.
-    for request in &requests[..in_flight as usize - 1] {
+    for request in &requests[..IN_FLIGHT - 1] {
         let step = net.nodes[0].ordered(&replication::crypto::digest(request), &mut net.rng);
         net.dispatch(0, step);
     }
@@ -194,10 +194,11 @@ fn a_replica_slow_to_deliver_still_echoes_broadcasts_that_reach_it_ahead_of_its_
     net.late = |(from, to, (_, _, message))| *from == 3 && *to == 1 && matches!(message, RbcMessage::Ready(_));
     let total = 2 * WINDOW;
     let requests: Vec<Vec<u8>> = (0..total).map(|i| format!("request {i}").into_bytes()).collect();
+    // One at a time, so each travels in its own broadcast (instance `i` carries request `i`).
     for request in &requests {
         net.submit(0, request.clone());
+        net.run();
     }
-    net.run();
     assert!(net.delivered[1].is_empty(), "replica 1 delivered nothing yet");
     for (i, request) in requests.iter().enumerate() {
         assert!(net.has(0, request) && net.has(3, request), "replicas 0 and 3 delivered request {i}");
@@ -212,4 +213,69 @@ fn a_replica_slow_to_deliver_still_echoes_broadcasts_that_reach_it_ahead_of_its_
         assert!(net.has(1, request), "replica 1 delivered request {i}");
     }
     assert_eq!(net.faults, 0);
+}
+
+#[test]
+fn requests_submitted_while_the_own_broadcasts_are_in_flight_travel_together_in_the_next() {
+    let mut net = Net::new(4, 1);
+    let requests: Vec<Vec<u8>> = (0..3 * IN_FLIGHT).map(|i| format!("request {i}").into_bytes()).collect();
+    // Nothing is delivered until the queue runs: the first `IN_FLIGHT` go out alone, the rest
+    // wait and then leave in one broadcast.
+    for request in &requests {
+        net.submit(0, request.clone());
+    }
+    assert_eq!(net.nodes[0].waiting_len(), requests.len() - IN_FLIGHT);
+    net.run();
+    assert_eq!(net.nodes[0].waiting_len(), 0);
+    assert_eq!(net.nodes[1].low(0), Some(IN_FLIGHT as u64 + 1), "one more broadcast carried the rest");
+    for p in 0..4 {
+        let got: Vec<&Vec<u8>> = net.delivered[p].iter().filter(|d| d.sender == 0).map(|d| &d.request).collect();
+        assert_eq!(got, requests.iter().collect::<Vec<_>>(), "replica {p} delivered every request once, in order");
+    }
+    assert_eq!(net.faults, 0);
+}
+
+#[test]
+fn an_own_broadcast_of_several_requests_is_retired_by_the_order_only_once_all_are_ordered() {
+    let mut net = Net::new(4, 1);
+    net.deaf.insert(0);
+    let first: Vec<Vec<u8>> = (0..IN_FLIGHT).map(|i| format!("alone {i}").into_bytes()).collect();
+    let batch: Vec<Vec<u8>> = (0..3).map(|i| format!("together {i}").into_bytes()).collect();
+    for request in first.iter().chain(&batch) {
+        net.submit(0, request.clone());
+    }
+    net.run();
+    // Every own broadcast is undelivered at replica 0; the batch waits for room.
+    assert_eq!(net.nodes[0].waiting_len(), batch.len());
+    for request in &first {
+        let step = net.nodes[0].ordered(&replication::crypto::digest(request), &mut net.rng);
+        net.dispatch(0, step);
+    }
+    net.run();
+    assert_eq!(net.nodes[0].waiting_len(), 0, "the batch went out in one broadcast");
+    assert!(batch.iter().all(|r| (1..4).all(|p| net.has(p, r))));
+    let low = net.nodes[0].low(0);
+    for request in &batch[..2] {
+        let step = net.nodes[0].ordered(&replication::crypto::digest(request), &mut net.rng);
+        assert!(step.messages.is_empty());
+    }
+    assert_eq!(net.nodes[0].low(0), low, "a request of the batch is still unordered");
+    let step = net.nodes[0].ordered(&replication::crypto::digest(&batch[2]), &mut net.rng);
+    net.dispatch(0, step);
+    assert_eq!(net.nodes[0].low(0), low.map(|l| l + 1), "all ordered: the broadcast is retired");
+    assert_eq!(net.faults, 0);
+}
+
+#[test]
+fn a_broadcast_whose_value_is_not_a_batch_of_requests_is_blamed_on_its_sender_by_every_replica() {
+    let mut net = Net::new(4, 1);
+    // Party 1 (Byzantine) reliably broadcasts bytes that are no batch: every replica delivers the
+    // same value and blames 1, and nothing is output.
+    for to in 0..4 {
+        net.deliver(1, to, (1, 0, RbcMessage::Send(b"not cbor".to_vec())));
+    }
+    net.run();
+    assert!((0..4).all(|p| net.delivered[p].is_empty()));
+    assert_eq!(net.faults, 4, "each replica blamed the sender once");
+    assert!((0..4).all(|p| net.nodes[p].low(1) == Some(1)), "the instance is done everywhere");
 }

@@ -6,10 +6,10 @@
 mod common;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use replication::atomic::AbcConfig;
 use replication::atomic::secure::{
     OpenedRound, Request, RoundRecord, ScabcInput, ScabcMessage, SecureAtomicBroadcast, message_round,
 };
+use replication::atomic::{AbcConfig, dissemination};
 use replication::crypto::NetworkInfo;
 use replication::crypto::standin::StandinCluster;
 use replication::sim::scenarios::secure::{SecureScenario, instance};
@@ -328,13 +328,13 @@ fn own_queued_counts_own_requests_until_delivered_including_those_waiting_for_th
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let cluster = StandinCluster::deal(n, t, &mut rng);
     let mut net = Net::new(&cluster, n, AbcConfig { max_batch: 8, ..AbcConfig::default() });
-    let count = replication::atomic::dissemination::WINDOW as usize;
+    let count = dissemination::WINDOW as usize;
     for i in 0..count {
         net.input(1, ScabcInput::Submit(Request::Plain(format!("own {i}").into_bytes())));
     }
-    // Half a window is in dissemination; the rest waits for room, and counts all the same.
+    // `IN_FLIGHT` broadcasts are under way; the rest waits for room, and counts all the same.
     assert_eq!(net.nodes[1].own_queued(), count);
-    assert_eq!(net.nodes[1].atomic().dissemination().waiting_len(), count / 2);
+    assert_eq!(net.nodes[1].atomic().dissemination().waiting_len(), count - dissemination::IN_FLIGHT);
     net.input(1, ScabcInput::Submit(Request::Plain(b"own 0".to_vec())));
     assert_eq!(net.nodes[1].own_queued(), count, "a repeated request counts once");
     net.run();

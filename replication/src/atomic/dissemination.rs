@@ -1,9 +1,14 @@
 //! Request dissemination: each replica reliably broadcasts the requests it accepts, so a request
 //! accepted by one honest replica reaches every honest replica's queue.
 //!
+//! One broadcast carries a batch of requests: a replica keeps at most [`IN_FLIGHT`] of its own
+//! broadcasts undelivered, and what its clients submit meanwhile waits and goes out together in
+//! the next one. At low load every request still leaves at once, alone; under load the messages
+//! per request (`1 + 2n^2` for one broadcast) are shared by the whole batch.
+//!
 //! Memory is bounded per sender: only instances with sequence numbers in
 //! `[lowest undelivered, lowest undelivered + WINDOW)` hold state; an honest sender keeps at most
-//! `WINDOW / 2` of its own broadcasts undelivered (further requests wait in its local queue).
+//! [`IN_FLIGHT`] (less than `WINDOW / 2`) of its own broadcasts undelivered.
 //! Messages for the next `WINDOW` instances beyond the window are held, unprocessed, until the
 //! window reaches them; messages further ahead are ignored without blame.
 //!
@@ -39,6 +44,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 pub const WINDOW: u64 = 64;
+
+/// Most of this replica's own broadcasts undelivered at once (at most `WINDOW / 2`).
+pub const IN_FLIGHT: usize = 4;
+
+/// Most requests, and most bytes of requests, one broadcast carries. A request larger than the
+/// byte limit (up to `MAX_REQUEST_BYTES`) travels alone. Echoes carry the batch to every party,
+/// so the bytes are kept well below a frame.
+const BATCH_REQUESTS: usize = 256;
+const BATCH_BYTES: usize = 256 * 1024;
 
 /// A request delivered by dissemination, with who broadcast it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +102,10 @@ pub struct Dissemination {
     next_seq: u64,
     #[serde(with = "crate::wire::seq_bytes")]
     waiting: VecDeque<Vec<u8>>,
-    /// This replica's own broadcasts not yet delivered here: sequence number and the digest of
-    /// the request it carries (see [`Dissemination::ordered`]). At most `WINDOW / 2` entries.
-    #[serde(default)]
-    own_in_flight: BTreeMap<u64, [u8; 32]>,
+    /// This replica's own broadcasts not yet delivered here: sequence number and the digests of
+    /// the requests it carries not yet ordered (see [`Dissemination::ordered`]). At most
+    /// [`IN_FLIGHT`] entries.
+    own_in_flight: BTreeMap<u64, BTreeSet<[u8; 32]>>,
 }
 
 impl Dissemination {
@@ -135,23 +149,40 @@ impl Dissemination {
     fn start_waiting(&mut self, rng: &mut dyn RngCore) -> DisseminationStep {
         let mut step = Step::new();
         let me = self.info.id;
-        while self.next_seq < self.senders[me].low + WINDOW / 2 {
-            let Some(request) = self.waiting.pop_front() else {
+        while self.own_in_flight.len() < IN_FLIGHT && self.next_seq < self.senders[me].low + WINDOW / 2 {
+            let requests = self.next_batch();
+            if requests.is_empty() {
                 break;
-            };
+            }
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.own_in_flight.insert(seq, digest(&request));
+            self.own_in_flight.insert(seq, requests.iter().map(|r| digest(r)).collect());
             let id = self.instance_id(me, seq);
+            let value = encode_batch(requests);
             let rbc = self.senders[me]
                 .instances
                 .entry(seq)
                 .or_insert_with(|| ReliableBroadcast::new(self.info.clone(), id, me));
-            let child = rbc.handle_input(request, rng);
+            let child = rbc.handle_input(value, rng);
             let outputs = step.absorb(child, |m| (me, seq, m));
             self.deliver(me, seq, outputs, &mut step);
         }
         step
+    }
+
+    /// The oldest waiting requests, as many as one broadcast carries (at least one).
+    fn next_batch(&mut self) -> Vec<Vec<u8>> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(request) = self.waiting.front() {
+            let full = batch.len() >= BATCH_REQUESTS || bytes + request.len() > BATCH_BYTES;
+            if !batch.is_empty() && full {
+                break;
+            }
+            bytes += request.len();
+            batch.extend(self.waiting.pop_front());
+        }
+        batch
     }
 
     /// Handles the held messages of `sender` the window now admits (and forgets those below
@@ -175,7 +206,7 @@ impl Dissemination {
     }
 
     fn deliver(&mut self, sender: PartyId, seq: u64, outputs: Vec<Vec<u8>>, step: &mut DisseminationStep) {
-        for request in outputs {
+        for value in outputs {
             if sender == self.info.id {
                 self.own_in_flight.remove(&seq);
             }
@@ -185,7 +216,14 @@ impl Dissemination {
             while state.delivered_above.remove(&state.low) {
                 state.low += 1;
             }
-            step.output(Disseminated { sender, request });
+            // Every honest party delivers the same value, so all of them blame a sender whose
+            // batch does not decode.
+            match decode_batch(sender, &value) {
+                Ok(requests) => {
+                    step.output.extend(requests.into_iter().map(|request| Disseminated { sender, request }))
+                }
+                Err(fault) => step.fault(fault),
+            }
         }
     }
 
@@ -222,8 +260,9 @@ impl Dissemination {
         }
     }
 
-    /// The order delivered the request whose digest is `request`: an own broadcast still
-    /// carrying it is retired and the room it held in this replica's window is used.
+    /// The order delivered the request whose digest is `request`: an own broadcast none of whose
+    /// requests is still unordered is retired, and the room it held in this replica's window is
+    /// used.
     ///
     /// Without this a replica whose peers dropped messages for it (an outbox drops its oldest
     /// once a replica is away long enough to fill it) never delivers its own broadcasts that
@@ -234,7 +273,12 @@ impl Dissemination {
     /// `t + 1` parties show they are past it; nobody but this replica sends for its own
     /// broadcasts, so for them the order is the evidence.
     pub fn ordered(&mut self, request: &[u8; 32], rng: &mut dyn RngCore) -> DisseminationStep {
-        let retired: Vec<u64> = self.own_in_flight.iter().filter(|(_, d)| *d == request).map(|(s, _)| *s).collect();
+        let mut retired = Vec::new();
+        for (seq, digests) in &mut self.own_in_flight {
+            if digests.remove(request) && digests.is_empty() {
+                retired.push(*seq);
+            }
+        }
         if retired.is_empty() {
             return Step::new();
         }
@@ -308,4 +352,18 @@ impl Dissemination {
         let outputs = step.absorb(child, |m| (sender, seq, m));
         self.deliver(sender, seq, outputs, step);
     }
+}
+
+/// The value of one dissemination broadcast: the requests it carries, in submission order.
+#[derive(Serialize, Deserialize)]
+struct RequestBatch(#[serde(with = "crate::wire::seq_bytes")] Vec<Vec<u8>>);
+
+pub(crate) fn encode_batch(requests: Vec<Vec<u8>>) -> Vec<u8> {
+    // A list of byte strings always encodes (into memory, which cannot fail).
+    crate::wire::encode(&RequestBatch(requests)).unwrap_or_default()
+}
+
+/// The requests a delivered broadcast of `sender` carries; bytes that are no batch are its fault.
+pub(crate) fn decode_batch(sender: PartyId, value: &[u8]) -> Result<Vec<Vec<u8>>, Fault> {
+    crate::wire::decode::<RequestBatch>(sender, value).map(|RequestBatch(requests)| requests)
 }

@@ -157,7 +157,8 @@ const VALID_CACHE_LIMIT: usize = 1 << 16;
 const RELEASE_LOG_LIMIT: usize = 1 << 16;
 
 /// The snapshot format; a snapshot of another version is refused, not guessed at.
-const SNAPSHOT_VERSION: u32 = 1;
+/// 2: dissemination broadcasts carry batches of requests.
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// A decryption share released: which request, and whether its position was fixed then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 //! rounds, with the same times and seeds, each round with a verifiable proof.
 
 use crate::atomic::batch::SignedBatch;
+use crate::atomic::dissemination::{decode_batch, encode_batch};
 use crate::atomic::{AbcConfig, AbcInput, AbcMessage, AtomicBroadcast, DeliveredRound, verify_round_proof};
+use crate::broadcast::reliable::RbcMessage;
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
 use crate::sim::byzantine::{Adversarial, flip_bit};
@@ -37,6 +39,9 @@ impl Default for AtomicScenario {
 }
 
 const HONEST_CLOCK_BASE: u64 = 1_700_000_000_000;
+/// First byte of a request a Byzantine node made up and disseminated, followed by its id (honest
+/// requests start with their submitter's id, below `n`).
+const INJECTED: u8 = 0xee;
 const HONEST_CLOCK_SPREAD: u64 = 1_000;
 
 pub fn instance() -> InstanceId {
@@ -46,14 +51,26 @@ pub fn instance() -> InstanceId {
 impl Adversarial for AbcMessage {
     fn equivocate(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self> {
         match self {
-            AbcMessage::Disseminate { sender, seq, message } => message
-                .equivocate(keys, rng)
-                .map(|message| AbcMessage::Disseminate { sender: *sender, seq: *seq, message }),
+            AbcMessage::Disseminate { sender, seq, message } => {
+                // Another batch that still decodes (flipped bytes would only be blamed): the
+                // same requests plus one the Byzantine node made up.
+                let altered = |value: &[u8], rng: &mut dyn RngCore| {
+                    let mut requests = decode_batch(*sender, value).ok()?;
+                    requests.push(vec![INJECTED, keys.id as u8, rng.next_u32() as u8]);
+                    Some(encode_batch(requests))
+                };
+                let message = match message {
+                    RbcMessage::Send(v) => altered(v, rng).map(RbcMessage::Send),
+                    RbcMessage::Echo(v) => altered(v, rng).map(RbcMessage::Echo),
+                    RbcMessage::Ready(_) => message.equivocate(keys, rng),
+                }?;
+                Some(AbcMessage::Disseminate { sender: *sender, seq: *seq, message })
+            }
             AbcMessage::Batch(b) => {
                 // A validly signed, conflicting batch (a Byzantine replica may sign anything).
                 let mut requests = b.requests.clone();
                 requests.reverse();
-                requests.push(vec![0xee, rng.next_u32() as u8]);
+                requests.push(vec![INJECTED, rng.next_u32() as u8]);
                 requests.truncate(b.requests.len().max(1));
                 Some(AbcMessage::Batch(SignedBatch::sign(
                     &instance(),
@@ -185,7 +202,10 @@ impl Scenario for AtomicScenario {
                             if !in_batches.contains(r) {
                                 return Err(format!("proof: node {p} round {i} delivered a request not in its proof"));
                             }
-                            if !all_submitted.contains(r) && !injected.contains(r) {
+                            // As may a Byzantine disseminator (marked: see `INJECTED`).
+                            let disseminated_by_byzantine = r.first() == Some(&INJECTED)
+                                && r.get(1).is_some_and(|&b| run.byzantine.contains(&PartyId::from(b)));
+                            if !all_submitted.contains(r) && !injected.contains(r) && !disseminated_by_byzantine {
                                 return Err(format!("validity: node {p} delivered a request nobody submitted"));
                             }
                         }

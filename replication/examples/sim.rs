@@ -3,10 +3,11 @@
 //! [--requests R --batch B] [--request-bytes S (abc)] [--no-bytes]`. `P` is one of rbc, cbc, abba,
 //! abba-validated, mvba, abc, scabc (or `all`); `A` an adversary name or `all`. Prints one table row per
 //! (protocol, configuration, adversary): seeds, failures, mean/max ABBA rounds, messages and
-//! bytes per delivered request, faults reported, wall time, and the process's CPU milliseconds
-//! per delivered request (all nodes run on one thread, so this is the CPU cost of ordering for
-//! the whole cluster, including the simulator's own checks; CPU rather than wall time, so a busy
-//! machine does not inflate it). Exits non-zero if any seed failed (the first failing seeds are
+//! bytes per delivered request, faults reported, rounds nodes took from a peer's records because
+//! they fell too far behind (the runtime's catch-up), wall time, and the process's CPU
+//! milliseconds per delivered request (all nodes run on one thread, so this is the CPU cost of
+//! ordering for the whole cluster, including the simulator's own checks; CPU rather than wall
+//! time, so a busy machine does not inflate it). Exits non-zero if any seed failed (the first failing seeds are
 //! printed with the `--from SEED --seeds 1` that replays them). `--help` lists the flags.
 
 use replication::sim::scenarios::atomic::AtomicScenario;
@@ -23,7 +24,8 @@ usage: sim [--protocol P] [--adversary A] [--seeds N] [--from SEED] [--n N [--t 
            [--crypto standin|real] [--requests R] [--batch B] [--request-bytes S] [--no-bytes]
   --protocol P        rbc, cbc, abba, abba-validated, mvba, abc, scabc or all (default all)
   --adversary A       random, starve, partition, crash-start, crash-random, silent, equivocate,
-                      invalid-shares, replay, garbage, coin-timing or all (default all)
+                      invalid-shares, replay, garbage, coin-timing, coin-adaptive or all
+                      (default all)
   --seeds N           seeds per row (default 100), starting at --from (default 0)
   --n N --t T         one configuration (t defaults to (n-1)/3; default: 4/1, 7/2 and 10/3)
   --crypto C          standin (fast, default) or real (BLS12-381, threshold encryption, Ed25519)
@@ -123,7 +125,7 @@ fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
                 if stats.delivered_requests == 0 { 0.0 } else { x as f64 / stats.delivered_requests as f64 }
             };
             println!(
-                "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10.2} {:>9} {:>12.1} {:>12.1} {:>9} {:>9.2} {:>10.3}",
+                "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10.2} {:>9} {:>12.1} {:>12.1} {:>9} {:>9} {:>9.2} {:>10.3}",
                 scenario.name(),
                 n,
                 t,
@@ -135,6 +137,7 @@ fn row<S: Scenario>(scenario: &S, args: &Args, failed: &mut bool) {
                 per(stats.messages),
                 per(stats.bytes),
                 stats.faults,
+                stats.caught_up,
                 start.elapsed().as_secs_f64(),
                 per(((cpu_seconds() - cpu_start) * 1e6) as u64) / 1000.0,
             );
@@ -155,7 +158,7 @@ fn main() {
         }
     };
     println!(
-        "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10} {:>9} {:>12} {:>12} {:>9} {:>9} {:>10}",
+        "{:<15} {:>3} {:>2} {:<15} {:>7} {:>8} {:>10} {:>9} {:>12} {:>12} {:>9} {:>9} {:>9} {:>10}",
         "protocol",
         "n",
         "t",
@@ -167,6 +170,7 @@ fn main() {
         "msgs/req",
         "bytes/req",
         "faults",
+        "caught-up",
         "secs",
         "cpu-ms/req"
     );

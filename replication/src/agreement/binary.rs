@@ -16,7 +16,7 @@
 //! steer votes against the coin (the known attack on protocols that reveal it earlier).
 
 use crate::crypto::share_set::ShareSet;
-use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value};
+use crate::crypto::{CombineError, NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value};
 use crate::id::statement;
 use crate::{Fault, FaultKind, InstanceId, PartyId, Protocol, Step};
 use rand::RngCore;
@@ -149,6 +149,36 @@ fn coin_statement(id: &InstanceId, round: u64) -> Vec<u8> {
 /// The coin bit of a combined coin signature.
 pub fn coin_bit(signature: &Signature) -> bool {
     coin_value(signature)[0] & 1 == 1
+}
+
+/// A pre-vote of `round` for `vote`, signed by `info`'s party. Any justification valid for the
+/// round serves any party, so a Byzantine one can sign one it saw elsewhere (the simulator's
+/// adaptive coin adversary does).
+pub fn signed_pre_vote(info: &NetworkInfo, id: &InstanceId, round: u64, vote: JustifiedPreVote) -> AbbaMessage {
+    let share = info.secret.vote.sign(DST_PRE_VOTE, &pre_vote_statement(id, round, vote.value));
+    AbbaMessage::PreVote { round, vote, share }
+}
+
+/// A main-vote of `round`, signed by `info`'s party (see [`signed_pre_vote`]).
+pub fn signed_main_vote(info: &NetworkInfo, id: &InstanceId, round: u64, vote: MainVote) -> AbbaMessage {
+    let share = info.secret.vote.sign(DST_MAIN_VOTE, &main_vote_statement(id, round, vote.code()));
+    AbbaMessage::MainVote { round, vote, share }
+}
+
+/// `info`'s party's share of the coin of `round`.
+pub fn coin_share(info: &NetworkInfo, id: &InstanceId, round: u64) -> SignatureShare {
+    info.secret.coin.sign(DST_COIN, &coin_statement(id, round))
+}
+
+/// The coin of `round` from shares of it: any `t+1` valid ones determine it, so whoever holds
+/// them knows the coin, the network (the adversary) included.
+pub fn combine_coin(
+    public: &PublicKeys,
+    id: &InstanceId,
+    round: u64,
+    shares: &[SignatureShare],
+) -> Result<bool, CombineError> {
+    public.coin.combine(DST_COIN, &coin_statement(id, round), shares).map(|c| coin_bit(&c.value))
 }
 
 /// Checks a decision certificate against the public keys alone.
@@ -376,9 +406,8 @@ impl BinaryAgreement {
     }
 
     fn send_pre_vote(&mut self, round: u64, vote: JustifiedPreVote, step: &mut AbbaStep) {
-        let share = self.info.secret.vote.sign(DST_PRE_VOTE, &pre_vote_statement(&self.id, round, vote.value));
         self.rounds.entry(round).or_default().sent_pre_vote = true;
-        step.broadcast(AbbaMessage::PreVote { round, vote, share });
+        step.broadcast(signed_pre_vote(&self.info, &self.id, round, vote));
     }
 
     /// Moves the state machine as far as the votes received allow.
@@ -446,9 +475,8 @@ impl BinaryAgreement {
                 };
                 MainVote::Abstain { zero: Box::new(zero), one: Box::new(one) }
             };
-            let share = info.secret.vote.sign(DST_MAIN_VOTE, &main_vote_statement(&id, r, vote.code()));
             state.sent_main_vote = true;
-            step.broadcast(AbbaMessage::MainVote { round: r, vote, share });
+            step.broadcast(signed_main_vote(&info, &id, r, vote));
             return true;
         }
         if !state.finished {
@@ -483,9 +511,8 @@ impl BinaryAgreement {
                 }
             }
             state.finished = true;
-            let share = info.secret.coin.sign(DST_COIN, &coin_statement(&id, r));
             self.coin_released.push((r, state.main_votes.len()));
-            step.broadcast(AbbaMessage::Coin { round: r, share });
+            step.broadcast(AbbaMessage::Coin { round: r, share: coin_share(&info, &id, r) });
             return true;
         }
         // Round finished: enter r+1 with a hard pre-vote, or a soft one once the coin is known.

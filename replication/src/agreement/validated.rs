@@ -131,7 +131,8 @@ fn cbc_id(id: &InstanceId, proposer: PartyId) -> InstanceId {
     id.child(&[IdPart::Protocol(ProtocolKind::ConsistentBroadcast), IdPart::Party(proposer)])
 }
 
-fn abba_id(id: &InstanceId, index: u64) -> InstanceId {
+/// The id of the binary agreement on candidate `index` of the agreement `id`.
+pub fn abba_id(id: &InstanceId, index: u64) -> InstanceId {
     id.child(&[IdPart::Protocol(ProtocolKind::BinaryAgreement), IdPart::Index(index)])
 }
 

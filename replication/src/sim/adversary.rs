@@ -17,6 +17,10 @@ pub enum SchedulerKind {
     /// deliverable, so votes race ahead of the coin and the faulty node's equivocations land
     /// before any coin is revealed.
     CoinLast,
+    /// The adaptive coin attack's scheduler ([`super::coin_adversary`]): once it knows an ABBA
+    /// round's coin (`t+1` shares exist, its own included), votes against the coin reach honest
+    /// parties first, votes for it, abstentions and coin shares last.
+    CoinAdaptive,
 }
 
 /// What the faulty nodes do.
@@ -38,6 +42,9 @@ pub enum Behaviour {
     Replay,
     /// Byzantine: honest messages plus undecodable or bit-flipped bytes.
     Garbage,
+    /// Byzantine: votes against each ABBA coin it knows, with valid justifications taken from
+    /// the network, and no coin shares ([`super::coin_adversary`]); honest otherwise.
+    AgainstCoin,
 }
 
 /// A named adversary: a scheduler and the behaviour of `t` faulty nodes.
@@ -68,6 +75,7 @@ impl Adversary {
             ("replay", Adversary::new(Random, Replay)),
             ("garbage", Adversary::new(Partition, Garbage)),
             ("coin-timing", Adversary::new(CoinLast, Equivocate)),
+            ("coin-adaptive", Adversary::new(CoinAdaptive, AgainstCoin)),
         ]
     }
 

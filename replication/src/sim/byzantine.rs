@@ -1,5 +1,7 @@
 //! How Byzantine nodes tamper with the messages of the honest protocol copy they run.
 
+use crate::InstanceId;
+use crate::agreement::binary::AbbaMessage;
 use crate::crypto::NetworkInfo;
 use rand::RngCore;
 
@@ -10,9 +12,18 @@ pub trait Adversarial: Sized {
     fn equivocate(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self>;
     /// The message with its shares, signatures or proofs made invalid, if it carries any.
     fn corrupt(&self, keys: &NetworkInfo, rng: &mut dyn RngCore) -> Option<Self>;
-    /// True for a coin share (the coin-timing scheduler holds these back).
+    /// True for a coin share (the coin-timing schedulers hold these back).
     fn is_coin_share(&self) -> bool {
         false
+    }
+    /// The binary agreement message this carries, with the id of its instance (the adaptive
+    /// coin adversary reads votes and coin shares from it).
+    fn abba(&self) -> Option<(InstanceId, &AbbaMessage)> {
+        None
+    }
+    /// This message with the binary agreement message it carries replaced by `message`.
+    fn with_abba(&self, _message: AbbaMessage) -> Option<Self> {
+        None
     }
 }
 

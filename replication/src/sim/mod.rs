@@ -5,6 +5,7 @@
 
 pub mod adversary;
 pub mod byzantine;
+mod coin_adversary;
 pub mod network;
 pub mod scenarios;
 
@@ -16,11 +17,14 @@ use crate::Protocol;
 use crate::crypto::NetworkInfo;
 use crate::crypto::standin::StandinCluster;
 use crate::crypto::threshold_backend::RealCluster;
-use crate::{Fault, PartyId};
+use crate::{Fault, PartyId, Step};
 use rand::RngCore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
+
+/// A step of protocol `P`.
+pub type ProtocolStep<P> = Step<<P as Protocol>::Message, <P as Protocol>::Output>;
 
 /// The cryptography a simulated cluster runs on.
 pub trait SimCluster {
@@ -111,6 +115,20 @@ pub trait Scenario {
         Err(format!("scenario {} does not support restoring nodes", self.name()))
     }
 
+    /// The runtime's catch-up: `node` is behind `peer` (it has output fewer rounds) and nothing
+    /// moves, so it fetches the rounds it lacks from `peer`, in transferable form, and applies
+    /// them (the protocol verifies each, trusting no peer). `None` for protocols without such
+    /// catch-up.
+    fn catch_up(
+        &self,
+        _node: &mut Self::P,
+        _peer: PartyId,
+        _peer_outputs: &[<Self::P as Protocol>::Output],
+        _rng: &mut dyn RngCore,
+    ) -> Option<ProtocolStep<Self::P>> {
+        None
+    }
+
     /// Number of ABBA rounds a node used, for the statistics (0 if not applicable).
     fn abba_rounds(&self, _node: &Self::P) -> Vec<u64> {
         Vec::new()
@@ -133,6 +151,11 @@ pub struct CampaignStats {
     pub delivered_requests: u64,
     /// Faults honest nodes reported (all attributed to Byzantine nodes, or the run fails).
     pub faults: u64,
+    /// Rounds nodes output from records fetched by catch-up ([`Scenario::catch_up`]).
+    pub caught_up: u64,
+    /// See [`RunReport::coins_learned`] and [`RunReport::votes_steered`].
+    pub coins_learned: u64,
+    pub votes_steered: u64,
 }
 
 impl CampaignStats {
@@ -202,6 +225,9 @@ impl Campaign {
                 Ok(report) => {
                     stats.messages += report.messages;
                     stats.faults += report.faults.len() as u64;
+                    stats.caught_up += report.caught_up;
+                    stats.coins_learned += report.coins_learned;
+                    stats.votes_steered += report.votes_steered;
                     stats.bytes += report.bytes;
                     stats.delivered_requests += scenario.delivered_requests(&report) as u64;
                     for node in report.honest_nodes() {

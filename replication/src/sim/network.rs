@@ -3,6 +3,7 @@
 
 use super::adversary::{Behaviour, SchedulerKind, honest_parties};
 use super::byzantine::{Adversarial, flip_bit};
+use super::coin_adversary::{Class, CoinAdversary, Tag};
 use super::{Campaign, RunOptions, Scenario, SimCluster, deal};
 use crate::crypto::NetworkInfo;
 use crate::step::{Step, Target};
@@ -28,6 +29,8 @@ struct InFlight<M> {
     from: PartyId,
     to: PartyId,
     payload: Payload<M>,
+    /// What the adaptive coin adversary noted when it was sent.
+    tag: Tag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,12 @@ pub struct RunReport<P: Protocol> {
     pub messages: u64,
     pub bytes: u64,
     pub deliveries: u64,
+    /// Rounds nodes output from records fetched by catch-up ([`Scenario::catch_up`]).
+    pub caught_up: u64,
+    /// ABBA coins the adaptive coin adversary learned from the shares sent (its own included),
+    /// and Byzantine votes it changed to work against them.
+    pub coins_learned: u64,
+    pub votes_steered: u64,
     /// Every honest node finished (per [`Scenario::done`]).
     pub finished: bool,
     /// Why the run stopped early, if it did.
@@ -95,9 +104,13 @@ pub struct Simulation<P: Protocol> {
     group: Vec<bool>,
     heal_at: u64,
     replay_log: Vec<Vec<P::Message>>,
+    coin_adversary: Option<CoinAdversary>,
+    /// Scratch space of the adaptive scheduler: the class of each message in flight.
+    classes: Vec<Class>,
     deliveries: u64,
     messages: u64,
     bytes: u64,
+    caught_up: u64,
     count_bytes: bool,
     options: RunOptions,
     trace: Vec<[u8; 32]>,
@@ -133,6 +146,12 @@ where
         let heal_at = rng.gen_range(0..(50 * n * n) as u64);
         let keys: Vec<Arc<NetworkInfo>> = (0..n).map(|id| cluster.network_info(id)).collect();
         let nodes: Vec<P> = keys.iter().map(|k| scenario.create(k.clone(), cluster.as_ref())).collect();
+        let coin_adversary = (adversary.scheduler == SchedulerKind::CoinAdaptive
+            || adversary.behaviour == Behaviour::AgainstCoin)
+            .then(|| {
+                let byzantine = faulty.iter().map(|&p| keys[p].clone()).collect();
+                CoinAdversary::new(n, keys[0].public.clone(), byzantine, &honest[..t.min(honest.len())])
+            });
         let inputs: Vec<Vec<P::Input>> = (0..n)
             .map(|id| {
                 let is_honest = !matches!(roles[id], Role::Byzantine(_));
@@ -157,9 +176,12 @@ where
             group,
             heal_at,
             replay_log: vec![Vec::new(); n],
+            coin_adversary,
+            classes: Vec::new(),
             deliveries: 0,
             messages: 0,
             bytes: 0,
+            caught_up: 0,
             count_bytes: campaign.count_bytes,
             options: RunOptions::default(),
             trace: Vec::new(),
@@ -224,15 +246,18 @@ where
                 break;
             }
             if self.queue.is_empty() {
-                stuck = Some(self.stuck("no message left to deliver"));
+                if self.catch_up(scenario) {
+                    continue;
+                }
+                stuck = Some(self.stuck(scenario, &honest, "no message left to deliver"));
                 break;
             }
             if self.deliveries >= MAX_DELIVERIES {
-                stuck = Some(self.stuck("delivery budget exhausted"));
+                stuck = Some(self.stuck(scenario, &honest, "delivery budget exhausted"));
                 break;
             }
             let index = self.pick();
-            let InFlight { from, to, payload } = self.queue.swap_remove(index);
+            let InFlight { from, to, payload, .. } = self.queue.swap_remove(index);
             self.deliveries += 1;
             if !self.alive(to) {
                 continue;
@@ -272,6 +297,9 @@ where
             messages: self.messages,
             bytes: self.bytes,
             deliveries: self.deliveries,
+            caught_up: self.caught_up,
+            coins_learned: self.coin_adversary.as_ref().map_or(0, |a| a.learned),
+            votes_steered: self.coin_adversary.as_ref().map_or(0, |a| a.steered),
             finished: stuck.is_none() && failure.is_none(),
             stuck,
             failure,
@@ -279,10 +307,41 @@ where
         }
     }
 
-    fn stuck(&self, why: &str) -> String {
-        let waiting: Vec<PartyId> =
-            (0..self.n).filter(|&id| self.roles[id] == Role::Honest && !self.nodes[id].terminated()).collect();
+    fn stuck<S: Scenario<P = P>>(&self, scenario: &S, honest: &[PartyId], why: &str) -> String {
+        let waiting: Vec<PartyId> = honest
+            .iter()
+            .copied()
+            .filter(|&id| !scenario.done(&self.nodes[id], &self.outputs[id], &self.inputs, honest))
+            .collect();
         format!("termination: {why} after {} deliveries; unfinished honest nodes {waiting:?}", self.deliveries)
+    }
+
+    /// Nothing is left to deliver: as the runtime does for a replica that is behind a peer and
+    /// makes no progress, every live node with fewer outputs than the live peer furthest ahead
+    /// (the lowest-numbered among equals) fetches the rounds it lacks from that peer and applies
+    /// them ([`Scenario::catch_up`]). A node far behind needs this: its peers' messages for rounds
+    /// beyond its window are dropped or capped (decryption shares, for one), and nobody sends
+    /// them again. True if that output anything or put messages in flight.
+    fn catch_up<S: Scenario<P = P>>(&mut self, scenario: &S) -> bool {
+        let live: Vec<PartyId> = (0..self.n).filter(|&id| self.alive(id)).collect();
+        let mut moved = false;
+        for &id in &live {
+            let ahead = live
+                .iter()
+                .copied()
+                .filter(|&p| p != id)
+                .max_by_key(|&p| (self.outputs[p].len(), std::cmp::Reverse(p)));
+            let Some(peer) = ahead.filter(|&p| self.outputs[p].len() > self.outputs[id].len()) else {
+                continue;
+            };
+            let Some(step) = scenario.catch_up(&mut self.nodes[id], peer, &self.outputs[peer], &mut self.rng) else {
+                continue;
+            };
+            self.caught_up += step.output.len() as u64;
+            moved |= !step.output.is_empty();
+            self.dispatch(id, step);
+        }
+        moved || !self.queue.is_empty()
     }
 
     fn record_faults(&mut self, reporter: PartyId, faults: &[Fault]) {
@@ -304,6 +363,7 @@ where
                 Payload::Typed(message) => !message.is_coin_share(),
                 Payload::Raw(_) => true,
             }),
+            SchedulerKind::CoinAdaptive => self.adaptive_pick(),
             SchedulerKind::Partition => {
                 if self.deliveries >= self.heal_at {
                     self.rng.gen_range(0..len)
@@ -313,6 +373,24 @@ where
                 }
             }
         }
+    }
+
+    /// A random message of the best class the adaptive coin adversary gives (messages to
+    /// Byzantine parties are all `Normal`: it needs nothing from them).
+    fn adaptive_pick(&mut self) -> usize {
+        let Some(adversary) = &self.coin_adversary else {
+            return self.rng.gen_range(0..self.queue.len());
+        };
+        let roles = &self.roles;
+        self.classes.clear();
+        self.classes.extend(self.queue.iter().map(|m| match roles[m.to] {
+            Role::Byzantine(_) => Class::Normal,
+            _ => adversary.class(m.tag, m.to),
+        }));
+        let best = self.classes.iter().copied().min().unwrap_or(Class::Normal);
+        let count = self.classes.iter().filter(|&&c| c == best).count();
+        let k = self.rng.gen_range(0..count.max(1));
+        self.classes.iter().enumerate().filter(|&(_, &c)| c == best).nth(k).map_or(0, |(i, _)| i)
     }
 
     /// A random message satisfying `allowed`, or any message if none does (eventual delivery).
@@ -340,7 +418,11 @@ where
                 Payload::Raw(b) => b.len() as u64,
             };
         }
-        self.queue.push(InFlight { from, to, payload });
+        let tag = match (&mut self.coin_adversary, &payload) {
+            (Some(adversary), Payload::Typed(m)) => adversary.observe(m),
+            _ => Tag::Other,
+        };
+        self.queue.push(InFlight { from, to, payload, tag });
     }
 
     fn recipients(&self, target: Target) -> Vec<PartyId> {
@@ -396,6 +478,17 @@ where
                         let old = log[self.rng.gen_range(0..log.len())].clone();
                         let to = self.rng.gen_range(0..self.n);
                         self.push(id, to, Payload::Typed(old));
+                    }
+                }
+                Behaviour::AgainstCoin => {
+                    for to in recipients {
+                        let steered = match &mut self.coin_adversary {
+                            Some(adversary) => adversary.steer(&self.keys[id], &tm.message, to),
+                            None => Some(tm.message.clone()),
+                        };
+                        if let Some(m) = steered {
+                            self.push(id, to, Payload::Typed(m));
+                        }
                     }
                 }
                 Behaviour::Garbage => {

@@ -2,15 +2,18 @@
 //! its clock reading; every honest node must deliver every honest node's requests, in the same
 //! rounds, with the same times and seeds, each round with a verifiable proof.
 
+use crate::agreement::binary::AbbaMessage;
 use crate::atomic::batch::SignedBatch;
+use crate::atomic::broadcast::AbcStep;
 use crate::atomic::dissemination::{decode_batch, encode_batch};
+use crate::atomic::round_proof::round_instance;
 use crate::atomic::{AbcConfig, AbcInput, AbcMessage, AtomicBroadcast, DeliveredRound, verify_round_proof};
 use crate::broadcast::reliable::RbcMessage;
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
 use crate::sim::byzantine::{Adversarial, flip_bit};
 use crate::sim::{RunReport, Scenario, SimCluster};
-use crate::{InstanceId, PartyId};
+use crate::{InstanceId, PartyId, Step};
 use rand::RngCore;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -105,6 +108,22 @@ impl Adversarial for AbcMessage {
 
     fn is_coin_share(&self) -> bool {
         matches!(self, AbcMessage::Mvba { message, .. } if message.is_coin_share())
+    }
+
+    fn abba(&self) -> Option<(InstanceId, &AbbaMessage)> {
+        match self {
+            AbcMessage::Mvba { round, message } => message.abba_in(&round_instance(&instance(), *round)),
+            _ => None,
+        }
+    }
+
+    fn with_abba(&self, abba: AbbaMessage) -> Option<Self> {
+        match self {
+            AbcMessage::Mvba { round, message } => {
+                message.replace_abba(abba).map(|message| AbcMessage::Mvba { round: *round, message })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -222,6 +241,25 @@ impl Scenario for AtomicScenario {
             .map(|o| o.iter().map(|r| (r.round, r.requests.clone(), r.time, r.seed)).collect())
             .collect();
         super::check_agreement(&honest, &summaries)
+    }
+
+    /// The peer's delivered rounds from the first one not delivered here, in order, each
+    /// verified from its proof alone before it is delivered (the transferable round proof).
+    fn catch_up(
+        &self,
+        node: &mut AtomicBroadcast,
+        _peer: PartyId,
+        peer_outputs: &[DeliveredRound],
+        rng: &mut dyn RngCore,
+    ) -> Option<AbcStep> {
+        let mut step = Step::new();
+        for round in peer_outputs.iter().skip(node.round() as usize) {
+            if node.verify_round(round.round, &round.proof).is_err() {
+                break;
+            }
+            step.extend(node.handle_verified_round(round.round, round.proof.clone(), rng));
+        }
+        Some(step)
     }
 
     fn abba_rounds(&self, node: &AtomicBroadcast) -> Vec<u64> {

@@ -1,7 +1,7 @@
 //! Binary agreement (plain and validated) with random inputs.
 
 use crate::agreement::binary::{
-    AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, JustifiedPreVote, MainVote, ProofValidator, verify_decision,
+    AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, MainVote, ProofValidator, signed_pre_vote, verify_decision,
 };
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
@@ -22,16 +22,6 @@ fn instance() -> InstanceId {
     InstanceId::root(0).child(&[IdPart::Protocol(ProtocolKind::BinaryAgreement), IdPart::Index(0)])
 }
 
-fn resign_pre_vote(keys: &NetworkInfo, round: u64, vote: JustifiedPreVote) -> AbbaMessage {
-    // A Byzantine node signs whatever it likes with its own key: the share is valid, the
-    // justification is not (it was made for the other value).
-    let share = keys.secret.vote.sign(
-        b"replication/abba/pre-vote/v1",
-        &crate::id::statement(&[&instance().to_bytes(), &round.to_be_bytes(), &[vote.value as u8]]),
-    );
-    AbbaMessage::PreVote { round, vote, share }
-}
-
 impl Adversarial for AbbaMessage {
     fn equivocate(&self, keys: &NetworkInfo, _rng: &mut dyn RngCore) -> Option<Self> {
         match self {
@@ -44,9 +34,11 @@ impl Adversarial for AbbaMessage {
                 Some(AbbaMessage::PreProcess { value, share, proof: proof.clone() })
             }
             AbbaMessage::PreVote { round, vote, .. } => {
+                // Signed with its own key, so the share is valid; the justification is not (it
+                // was made for the other value).
                 let mut vote = vote.clone();
                 vote.value = !vote.value;
-                Some(resign_pre_vote(keys, *round, vote))
+                Some(signed_pre_vote(keys, &instance(), *round, vote))
             }
             AbbaMessage::Decide { round, value, signature, proof } => Some(AbbaMessage::Decide {
                 round: *round,
@@ -77,6 +69,14 @@ impl Adversarial for AbbaMessage {
 
     fn is_coin_share(&self) -> bool {
         matches!(self, AbbaMessage::Coin { .. })
+    }
+
+    fn abba(&self) -> Option<(InstanceId, &AbbaMessage)> {
+        Some((instance(), self))
+    }
+
+    fn with_abba(&self, message: AbbaMessage) -> Option<Self> {
+        Some(message)
     }
 }
 

@@ -3,12 +3,15 @@
 //! round record that verifies, and no honest node may release a decryption share before the
 //! request's position is fixed (causality).
 
-use crate::atomic::secure::{OpenedRound, OrderedRequest, Request, ScabcInput, ScabcMessage, SecureAtomicBroadcast};
+use crate::agreement::binary::AbbaMessage;
+use crate::atomic::secure::{
+    OpenedRound, OrderedRequest, Request, ScabcInput, ScabcMessage, ScabcStep, SecureAtomicBroadcast,
+};
 use crate::atomic::{AbcConfig, verify_round_proof};
 use crate::crypto::{NetworkInfo, digest};
 use crate::sim::byzantine::{Adversarial, flip_bit};
 use crate::sim::{RunReport, Scenario, SimCluster};
-use crate::{InstanceId, PartyId};
+use crate::{InstanceId, PartyId, Step};
 use rand::RngCore;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +65,20 @@ impl Adversarial for ScabcMessage {
 
     fn is_coin_share(&self) -> bool {
         matches!(self, ScabcMessage::Abc(m) if m.is_coin_share())
+    }
+
+    fn abba(&self) -> Option<(InstanceId, &AbbaMessage)> {
+        match self {
+            ScabcMessage::Abc(m) => m.abba(),
+            ScabcMessage::Decryption { .. } => None,
+        }
+    }
+
+    fn with_abba(&self, abba: AbbaMessage) -> Option<Self> {
+        match self {
+            ScabcMessage::Abc(m) => m.with_abba(abba).map(ScabcMessage::Abc),
+            ScabcMessage::Decryption { .. } => None,
+        }
     }
 }
 
@@ -197,6 +214,22 @@ impl Scenario for SecureScenario {
             .map(|o| o.iter().map(|r| (r.round, r.requests.clone(), r.time, r.seed)).collect())
             .collect();
         super::check_agreement(&honest, &summaries)
+    }
+
+    /// The peer's round records from the first round not output here, in order, as the runtime
+    /// fetches them; the protocol verifies each and ignores those it cannot use yet.
+    fn catch_up(
+        &self,
+        node: &mut SecureAtomicBroadcast,
+        peer: PartyId,
+        peer_outputs: &[OpenedRound],
+        rng: &mut dyn RngCore,
+    ) -> Option<ScabcStep> {
+        let mut step = Step::new();
+        for round in peer_outputs.iter().skip(node.next_round() as usize) {
+            step.extend(node.handle_round_record(peer, round.record.clone(), rng));
+        }
+        Some(step)
     }
 
     fn abba_rounds(&self, node: &SecureAtomicBroadcast) -> Vec<u64> {

@@ -1,7 +1,8 @@
 //! Multi-valued validated agreement: every node proposes; values starting with `0xff` fail the
 //! external predicate (Byzantine nodes sometimes propose them).
 
-use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement, verify_output};
+use crate::agreement::binary::AbbaMessage;
+use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement, abba_id, verify_output};
 use crate::broadcast::consistent::Validator;
 use crate::crypto::NetworkInfo;
 use crate::id::{IdPart, ProtocolKind};
@@ -19,6 +20,24 @@ fn instance() -> InstanceId {
 
 pub fn predicate() -> Validator {
     Arc::new(|v: &[u8]| v.first() != Some(&0xff))
+}
+
+impl MvbaMessage {
+    /// [`Adversarial::abba`] for a message of the agreement `id`.
+    pub(crate) fn abba_in(&self, id: &InstanceId) -> Option<(InstanceId, &AbbaMessage)> {
+        match self {
+            MvbaMessage::Abba { index, message } => Some((abba_id(id, *index), message)),
+            _ => None,
+        }
+    }
+
+    /// [`Adversarial::with_abba`].
+    pub(crate) fn replace_abba(&self, message: AbbaMessage) -> Option<Self> {
+        match self {
+            MvbaMessage::Abba { index, .. } => Some(MvbaMessage::Abba { index: *index, message }),
+            _ => None,
+        }
+    }
 }
 
 impl Adversarial for MvbaMessage {
@@ -81,6 +100,14 @@ impl Adversarial for MvbaMessage {
             MvbaMessage::Abba { message, .. } => message.is_coin_share(),
             _ => false,
         }
+    }
+
+    fn abba(&self) -> Option<(InstanceId, &AbbaMessage)> {
+        self.abba_in(&instance())
+    }
+
+    fn with_abba(&self, message: AbbaMessage) -> Option<Self> {
+        self.replace_abba(message)
     }
 }
 

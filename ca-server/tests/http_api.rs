@@ -12,9 +12,9 @@ use ca_api::AccountSecret;
 use ca_api::command::{CaRequest, Command as CaCommand, RevocationReason, SignedCommand, new_nonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::disk::SmallDisk;
 use support::{
     Cluster, chain_from, cluster, curl, free_base, issue, issue_request, json, make_csr, openssl, post, start_cluster,
     start_replica, submission_file, wait_healthy,
@@ -444,43 +444,6 @@ fn a_replica_killed_under_load_restarts_and_serves_the_same_certificates_and_tre
     wait_healthy(&cluster, 3);
     // It catches up: the same certificates and, at the same size, the same signed tree head.
     serves_what_replica_0_serves(&cluster, 3, &serials);
-}
-
-/// A tmpfs the test mounts (and lazily unmounts when dropped).
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    /// `None` (with the reason printed) where this process may not mount file systems.
-    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(path).expect("mount point");
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "itca-test"])
-            .arg(path)
-            .output()
-            .ok()?;
-        if !output.status.success() {
-            eprintln!("skipped: cannot mount a tmpfs here: {}", String::from_utf8_lossy(&output.stderr));
-            return None;
-        }
-        Some(SmallDisk(path.to_path_buf()))
-    }
-
-    /// Fills the disk to the last byte with one file.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.0.join("filler");
-        let mut file = std::fs::File::create(&path).expect("filler");
-        let block = vec![0u8; 64 * 1024];
-        while file.write_all(&block).is_ok() {}
-        let _ = file.write_all(&[0]);
-        path
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 fn health_of(cluster: &Cluster, id: usize) -> (u16, Value) {

@@ -196,6 +196,17 @@ impl Replicas {
         self.get_json(id, "/healthz")
     }
 
+    /// `/healthz` with its status code, also when degraded (503, with the reason).
+    pub fn health_reply(&self, id: usize) -> Option<(u16, Health)> {
+        let reply = self.send(id, HttpRequest::get("/healthz"))?;
+        Some((reply.status, serde_json::from_slice(&reply.body).ok()?))
+    }
+
+    /// Replica `id`'s log file (`server.log`) as written so far.
+    pub fn log(&self, id: usize) -> String {
+        std::fs::read_to_string(self.replica_dir(id).join("server.log")).unwrap_or_default()
+    }
+
     pub fn sth(&self, id: usize) -> Option<SignedTreeHead> {
         self.get_json(id, "/v1/audit/sth")
     }
@@ -257,7 +268,7 @@ impl Replicas {
     pub fn logs(&self, lines: usize) -> String {
         (0..self.n)
             .map(|id| {
-                let text = std::fs::read_to_string(self.replica_dir(id).join("server.log")).unwrap_or_default();
+                let text = self.log(id);
                 let all: Vec<&str> = text.lines().collect();
                 format!("--- replica {id} ---\n{}", all[all.len().saturating_sub(lines)..].join("\n"))
             })

@@ -1,9 +1,13 @@
 //! What the end-to-end tests share: where the server binary is, and free loopback ports; a
 //! cluster driven through the `ca-client` binary ([`cli_cluster`]); the fault campaigns' cluster
-//! harness ([`cluster`]) and fault-injecting proxy ([`proxy`]).
+//! harness ([`cluster`]), fault-injecting proxy ([`proxy`]) and small disk ([`disk`]).
 
 pub mod cli_cluster;
 pub mod cluster;
+// The tmpfs helper of the `ca-server` storage test, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../../ca-server/tests/support/disk.rs"]
+pub mod disk;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

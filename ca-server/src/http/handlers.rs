@@ -271,7 +271,9 @@ async fn submit(
                 e.to_string(),
             ));
         }
-        Err(e @ SubmitError::Stopped) => return Err(Problem::unavailable(e.to_string())),
+        Err(e @ (SubmitError::Stopped | SubmitError::Paused { .. })) => {
+            return Err(Problem::unavailable(e.to_string()));
+        }
     }
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
@@ -561,7 +563,9 @@ pub async fn replica_status(State(state): State<AppState>) -> Answer {
 
 pub async fn health(State(state): State<AppState>) -> Answer {
     let status = state.runtime.status();
-    let reason = state.degraded.reason();
+    // Applying (the database) and ordering (the replication log) can each be held up by storage.
+    let reasons: Vec<String> = state.degraded.reason().into_iter().chain(status.storage.clone()).collect();
+    let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
     let degraded = reason.is_some();
     let body = ca_api::api::Health {
         status: if degraded { "degraded" } else { "ok" }.into(),

@@ -5,6 +5,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod disk;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ca_api::AccountSecret;

@@ -35,6 +35,7 @@ pub struct Metrics {
     round: Gauge,
     pending: Gauge,
     own_queued: Gauge,
+    storage_paused: Gauge,
 }
 
 fn peer(id: usize) -> PeerLabel {
@@ -58,6 +59,7 @@ impl Metrics {
             round: Gauge::default(),
             pending: Gauge::default(),
             own_queued: Gauge::default(),
+            storage_paused: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("replication");
         r.register("messages_sent", "Protocol and control frames sent, per peer", m.messages_sent.clone());
@@ -76,6 +78,11 @@ impl Metrics {
         r.register("round", "The next round to be delivered", m.round.clone());
         r.register("pending_requests", "Requests waiting to be ordered", m.pending.clone());
         r.register("own_queued", "This replica's accepted requests not yet delivered", m.own_queued.clone());
+        r.register(
+            "storage_paused",
+            "1 while ordering is paused because the log or round store cannot be written (a full disk...)",
+            m.storage_paused.clone(),
+        );
         m
     }
 
@@ -106,6 +113,7 @@ impl Metrics {
         self.round.set(status.round as i64);
         self.pending.set(status.pending_requests as i64);
         self.own_queued.set(status.own_queued as i64);
+        self.storage_paused.set(i64::from(status.paused));
         for p in &status.peers {
             self.peer_connected.get_or_create(&peer(p.id)).set(i64::from(p.connected));
         }

@@ -7,6 +7,7 @@
 //! `src/bin/ordering-node.rs`) embeds: requests go in with [`Runtime::submit`], ordered rounds
 //! come out of the returned channel, status and Prometheus metrics are published.
 
+mod append;
 #[cfg(feature = "byzantine")]
 pub mod byzantine;
 pub mod control;
@@ -14,6 +15,7 @@ pub mod files;
 pub mod link;
 pub mod metrics;
 mod node;
+mod pause;
 pub mod rounds;
 pub mod snapshot;
 pub mod status;
@@ -34,6 +36,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
@@ -108,6 +111,8 @@ pub enum SubmitError {
     TooLarge { len: usize, max: usize },
     #[error("the replica is shutting down")]
     Stopped,
+    #[error("the replica cannot accept requests now: {reason}")]
+    Paused { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +143,28 @@ pub enum RuntimeError {
     ApplicationGone,
     #[error("the node loop stopped unexpectedly")]
     NodeStopped,
+    #[error("asked to stop while paused on a storage fault")]
+    StoppedWhilePaused,
+}
+
+impl RuntimeError {
+    /// A storage write that may work later (a full disk...): the node pauses and retries it.
+    /// Never a failed fsync (see `AppendFile::sync`).
+    fn retryable(&self) -> bool {
+        match self {
+            RuntimeError::Wal(e) => e.retryable(),
+            RuntimeError::Rounds(e) => e.retryable(),
+            _ => false,
+        }
+    }
 }
 
 /// A running replica runtime.
 pub struct Runtime {
     inputs: mpsc::Sender<NodeInput>,
     status: watch::Receiver<Status>,
+    /// Ends a pause on a storage fault (the node takes no input meanwhile, not even `Shutdown`).
+    stop: Arc<AtomicBool>,
     node: Option<std::thread::JoinHandle<Result<(), RuntimeError>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -191,6 +212,7 @@ impl Runtime {
         let (deliver_tx, deliver_rx) = mpsc::channel(1024);
         let (app_tx, app_rx) = mpsc::channel(4096);
         let (status_tx, status_rx) = watch::channel(Status::default());
+        let stop = Arc::new(AtomicBool::new(false));
         let parts = NodeParts {
             info,
             instance: InstanceId::root(ORDERING_INSTANCE),
@@ -205,6 +227,7 @@ impl Runtime {
             misbehaviour: config.misbehaviour.clone(),
             metrics,
             status: status_tx,
+            stop: stop.clone(),
         };
         // Replaying the log is CPU work: off the async threads.
         let mut node = tokio::task::spawn_blocking(move || Node::recover(parts))
@@ -247,14 +270,24 @@ impl Runtime {
                 result
             })
             .map_err(|source| RuntimeError::DataDir { path: config.data_dir.clone(), source })?;
-        let runtime = Runtime { inputs: input_tx, status: status_rx, node: Some(node), tasks: vec![forward, ticker] };
+        let runtime =
+            Runtime { inputs: input_tx, status: status_rx, stop, node: Some(node), tasks: vec![forward, ticker] };
         Ok((runtime, Outputs { rounds: deliver_rx, messages: app_rx }))
     }
 
     /// Submits a request for ordering. `Ok` means it is durably accepted by this replica (it
     /// will be disseminated and ordered even if this replica crashes now and restarts); the
     /// value is the request's digest, which its [`OrderedRequest`] carries when delivered.
+    /// While the node is paused on a storage fault, submissions are refused at once rather than
+    /// left waiting for the disk.
     pub async fn submit(&self, request: Request) -> Result<[u8; 32], SubmitError> {
+        let paused = {
+            let status = self.status.borrow();
+            status.paused.then(|| status.storage.clone().unwrap_or_default())
+        };
+        if let Some(reason) = paused {
+            return Err(SubmitError::Paused { reason });
+        }
         let (reply, answer) = oneshot::channel();
         self.inputs.send(NodeInput::Submit { request, reply }).await.map_err(|_| SubmitError::Stopped)?;
         answer.await.map_err(|_| SubmitError::Stopped)?
@@ -287,6 +320,7 @@ impl Runtime {
     /// Stops the node loop after its current group (which is made durable first) and closes
     /// the links.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
+        self.stop.store(true, Ordering::SeqCst);
         let _ = self.inputs.send(NodeInput::Shutdown).await;
         let result = match self.node.take() {
             Some(node) => tokio::task::spawn_blocking(move || node.join())
@@ -304,6 +338,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         for task in &self.tasks {
             task.abort();
         }

@@ -7,12 +7,17 @@
 //!
 //! Messages a replica sends itself are handled at once, right after the input that caused
 //! them, so they are a function of the logged inputs and need no log records of their own.
+//!
+//! When the log or the round store cannot be written for a reason that can pass (a full disk,
+//! a quota, storage made read-only), the node pauses instead of stopping: see
+//! [`Node::until_written`]. A failed fsync still stops it (see `commit`).
 
 use super::control::{Control, StoredRound};
 use super::link::{Accept, Frame, Inbox, LinkConfig, LinkEvent, Links, Outbox};
 use super::metrics::Metrics;
+use super::pause::{Effect, StoragePause};
 use super::rounds::RoundStore;
-use super::snapshot::{self, NodeSnapshot};
+use super::snapshot::{self, NodeSnapshot, SnapshotFileError};
 use super::status::{PeerStatus, Status};
 use super::wal::Wal;
 use super::{AppMessage, OrderedRound, RuntimeError, SubmitError};
@@ -29,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -138,8 +144,16 @@ pub(super) struct Node {
     last_progress: (u64, Instant),
     /// The peer asked for rounds, the end of the range asked for, and when.
     fetch_pending: Option<(PartyId, u64, Instant)>,
-    /// A delivered round could not be stored: the node stops at the next commit.
+    /// A delivered round could not be queued for the round store (it does not encode, or is out
+    /// of order): the node stops at the next commit.
     storage_error: Option<RuntimeError>,
+    /// Set while the log or the round store cannot be written and the node waits to retry.
+    pause: StoragePause,
+    /// Set while snapshots fail, and when to try the next one.
+    snapshot_pause: StoragePause,
+    snapshot_retry_at: Option<Instant>,
+    /// The runtime is shutting down: a pause ends (the node takes no input while paused).
+    stop: Arc<AtomicBool>,
     submitted_at: HashMap<[u8; 32], Instant>,
     #[cfg(feature = "byzantine")]
     tamperer: Option<super::byzantine::Tamperer>,
@@ -171,6 +185,20 @@ pub(super) struct NodeParts {
     pub misbehaviour: super::byzantine::Misbehaviour,
     pub metrics: Arc<Metrics>,
     pub status: watch::Sender<Status>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Sleeps `wait` in short steps, so that a stop request ends it at once; false if one came.
+fn sleep_unless_stopped(stop: &AtomicBool, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    while !stop.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    false
 }
 
 impl Node {
@@ -219,6 +247,10 @@ impl Node {
             last_progress: (0, Instant::now()),
             fetch_pending: None,
             storage_error: None,
+            pause: StoragePause::new(Effect::Paused),
+            snapshot_pause: StoragePause::new(Effect::SnapshotsSkipped),
+            snapshot_retry_at: None,
+            stop: parts.stop,
             submitted_at: HashMap::new(),
             #[cfg(feature = "byzantine")]
             tamperer: (!parts.misbehaviour.is_honest())
@@ -250,7 +282,18 @@ impl Node {
     }
 
     /// The loop: runs until shutdown or until every input sender is gone.
-    pub fn run(mut self, mut inputs: mpsc::Receiver<NodeInput>) -> Result<(), RuntimeError> {
+    pub fn run(self, inputs: mpsc::Receiver<NodeInput>) -> Result<(), RuntimeError> {
+        match self.run_loop(inputs) {
+            Err(RuntimeError::StoppedWhilePaused) => {
+                // Nothing that was not durable has left this replica; a restart replays the log.
+                tracing::warn!("stopped while paused on a storage fault");
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    fn run_loop(mut self, mut inputs: mpsc::Receiver<NodeInput>) -> Result<(), RuntimeError> {
         self.emit_stored()?;
         self.publish_status();
         loop {
@@ -309,9 +352,42 @@ impl Node {
     fn log(&mut self, event: Event) -> Result<(), RuntimeError> {
         let bytes = wire::encode(&event).map_err(|e| RuntimeError::Encode(e.to_string()))?;
         let index = self.wal.append(&bytes)?;
+        // Applied only once its record is in the log file, so the state never holds an input
+        // the log lacks. It is not durable yet: what it causes leaves after the group's fsync.
+        self.until_written(|node| Ok(node.wal.write()?))?;
         self.events_since_snapshot += 1;
         self.apply(index, event);
         Ok(())
+    }
+
+    /// Runs a storage write until it works. A failure that can pass (a full disk, a quota,
+    /// storage made read-only) pauses the whole node: it takes no input (the links stop reading,
+    /// so peers keep their messages queued and resend them), sends, acknowledges and delivers
+    /// nothing, refuses submissions, and tries again with growing pauses, saying why in its
+    /// status. Any other failure stops it. A failed write leaves the file ending at its last
+    /// complete record and the data queued, so the retry writes exactly what failed.
+    fn until_written(
+        &mut self,
+        mut write: impl FnMut(&mut Node) -> Result<(), RuntimeError>,
+    ) -> Result<(), RuntimeError> {
+        loop {
+            match write(self) {
+                Ok(()) => {
+                    if self.pause.succeeded() {
+                        self.publish_status();
+                    }
+                    return Ok(());
+                }
+                Err(error) if error.retryable() => {
+                    let wait = self.pause.failed(&error);
+                    self.publish_status();
+                    if !sleep_unless_stopped(&self.stop, wait) {
+                        return Err(RuntimeError::StoppedWhilePaused);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     fn log_clock(&mut self) -> Result<(), RuntimeError> {
@@ -449,8 +525,9 @@ impl Node {
         if round >= self.rounds.len() && self.storage_error.is_none() {
             let stored = wire::encode(&stored).map_err(|e| RuntimeError::Encode(e.to_string()));
             if let Err(e) = stored.and_then(|b| self.rounds.append(round, &b).map_err(RuntimeError::from)) {
-                // Not handed on, never snapshotted past: the node stops at the next commit and
-                // a restart delivers the round again from the log.
+                // Only queued here (written in `commit`), so this is not a storage fault but a
+                // round that cannot be stored at all. Not handed on, never snapshotted past: the
+                // node stops at the next commit and a restart delivers the round again from the log.
                 self.storage_error = Some(e);
             }
         }
@@ -633,6 +710,13 @@ impl Node {
         if let Some(e) = self.storage_error.take() {
             return Err(e);
         }
+        // The log's records were written as they came (`log`); the group's rounds are written
+        // here, pausing while the disk is full.
+        self.until_written(|node| Ok(node.rounds.write()?))?;
+        // A failed fsync stops the node instead of being retried: Linux may drop the dirty pages
+        // it could not write and report the next fsync clean, so a retry could "succeed" with
+        // records lost while the messages they caused leave. A restart replays what really is
+        // on disk (and cuts any torn tail).
         self.wal.sync()?;
         self.rounds.sync()?;
         for (reply, d) in self.replies.drain(..) {
@@ -640,7 +724,9 @@ impl Node {
         }
         self.flush_links();
         self.emit_new()?;
-        if self.events_since_snapshot >= self.limits.snapshot_every || self.wal.segment_bytes() >= SNAPSHOT_LOG_BYTES {
+        let due =
+            self.events_since_snapshot >= self.limits.snapshot_every || self.wal.segment_bytes() >= SNAPSHOT_LOG_BYTES;
+        if due && self.snapshot_retry_at.is_none_or(|at| Instant::now() >= at) {
             self.snapshot()?;
         }
         Ok(())
@@ -705,11 +791,37 @@ impl Node {
         }
         let snapshot =
             NodeSnapshot { next_event, protocol, outboxes: self.outboxes.clone(), inboxes: self.inboxes.clone() };
-        snapshot::store(&self.dir, &snapshot)?;
-        self.wal.rotate(next_event)?;
-        self.events_since_snapshot = 0;
+        match snapshot::store(&self.dir, &snapshot) {
+            Ok(()) => self.events_since_snapshot = 0,
+            // Nothing relies on a snapshot until the log is rotated after it: skipping this one
+            // keeps the previous snapshot and every log record since, so the state recovers.
+            Err(error @ SnapshotFileError::Io { .. }) => {
+                self.snapshot_failed(&error);
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        }
+        match self.wal.rotate(next_event) {
+            Ok(()) => {}
+            // The snapshot is in place; the segments before it stay until a rotation works.
+            Err(error) if error.retryable() => {
+                self.snapshot_failed(&error);
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        }
+        self.snapshot_retry_at = None;
+        if self.snapshot_pause.succeeded() {
+            self.publish_status();
+        }
         tracing::debug!(next_event, "snapshot written");
         Ok(())
+    }
+
+    fn snapshot_failed(&mut self, error: &dyn std::fmt::Display) {
+        let wait = self.snapshot_pause.failed(error);
+        self.snapshot_retry_at = Some(Instant::now() + wait);
+        self.publish_status();
     }
 
     fn publish_status(&mut self) {
@@ -732,6 +844,8 @@ impl Node {
             pending_requests: self.protocol.pending_len(),
             own_queued: self.protocol.own_queued(),
             log_index: self.wal.next_index(),
+            paused: self.pause.reason().is_some(),
+            storage: self.pause.reason().or_else(|| self.snapshot_pause.reason()),
             peers,
         };
         self.metrics.status(&status);

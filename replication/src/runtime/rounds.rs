@@ -3,9 +3,8 @@
 //! restart. One append-only file with the write-ahead log's record framing; an index of offsets
 //! is rebuilt on open by walking the headers, so a long history is not read into memory.
 
-use super::wal::{HEADER, MAX_RECORD_BYTES, parse_header, record_header};
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use super::append::{AppendFile, HEADER, MAX_RECORD_BYTES, SyncError, parse_header, retryable};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub enum RoundStoreError {
     #[error("round store {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("round store {path}: fsync failed: {source}")]
+    Sync { path: PathBuf, source: std::io::Error },
     #[error("round store {path}: round {round} is damaged")]
     Corrupt { path: PathBuf, round: u64 },
     #[error("round {got} appended where round {expected} was expected")]
@@ -21,20 +22,24 @@ pub enum RoundStoreError {
     TooLarge(usize),
 }
 
+impl RoundStoreError {
+    /// A write that may work later (a full disk...): retry it. Never a failed fsync.
+    pub fn retryable(&self) -> bool {
+        matches!(self, RoundStoreError::Io { source, .. } if retryable(source))
+    }
+}
+
 pub struct RoundStore {
     path: PathBuf,
-    reader: File,
-    writer: BufWriter<File>,
+    file: AppendFile,
     /// Byte offset of each stored round's record (round `i` at `offsets[i]`).
     offsets: Vec<u64>,
-    end: u64,
-    dirty: bool,
 }
 
 impl RoundStore {
     pub fn open(path: &Path) -> Result<RoundStore, RoundStoreError> {
         let err = |source| RoundStoreError::Io { path: path.to_owned(), source };
-        let file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err)?;
+        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
         let mut offsets = Vec::new();
         let mut offset = 0u64;
@@ -53,15 +58,7 @@ impl RoundStore {
             // write-ahead log replays the inputs that deliver it again.
             file.set_len(offset).and_then(|_| file.sync_all()).map_err(err)?;
         }
-        let reader = file.try_clone().map_err(err)?;
-        Ok(RoundStore {
-            path: path.to_owned(),
-            reader,
-            writer: BufWriter::new(file),
-            offsets,
-            end: offset,
-            dirty: false,
-        })
+        Ok(RoundStore { path: path.to_owned(), file: AppendFile::new(Box::new(file), offset), offsets })
     }
 
     /// The number of stored rounds (rounds `0..len()`).
@@ -73,7 +70,8 @@ impl RoundStore {
         self.offsets.is_empty()
     }
 
-    /// Appends round `round`, which must be the next one.
+    /// Queues round `round`, which must be the next one; [`RoundStore::write`] writes it. It can
+    /// be read back at once.
     pub fn append(&mut self, round: u64, payload: &[u8]) -> Result<(), RoundStoreError> {
         if round != self.len() {
             return Err(RoundStoreError::OutOfOrder { expected: self.len(), got: round });
@@ -81,36 +79,37 @@ impl RoundStore {
         if payload.len() > MAX_RECORD_BYTES {
             return Err(RoundStoreError::TooLarge(payload.len()));
         }
-        let err = |source| RoundStoreError::Io { path: self.path.clone(), source };
-        self.writer.write_all(&record_header(payload)).and_then(|_| self.writer.write_all(payload)).map_err(err)?;
-        self.offsets.push(self.end);
-        self.end += (HEADER + payload.len()) as u64;
-        self.dirty = true;
+        self.offsets.push(self.file.push(payload));
         Ok(())
     }
 
+    /// Writes the queued rounds. A failure leaves the file ending at its last complete round
+    /// and the rounds queued: calling it again retries them.
+    pub fn write(&mut self) -> Result<(), RoundStoreError> {
+        self.file.write().map_err(|source| RoundStoreError::Io { path: self.path.clone(), source })
+    }
+
+    /// Writes what is queued and makes it durable. A failed fsync ([`RoundStoreError::Sync`])
+    /// must not be retried (see [`AppendFile::sync`]).
     pub fn sync(&mut self) -> Result<(), RoundStoreError> {
-        if !self.dirty {
-            return Ok(());
-        }
-        let err = |source| RoundStoreError::Io { path: self.path.clone(), source };
-        self.writer.flush().and_then(|_| self.writer.get_ref().sync_data()).map_err(err)?;
-        self.dirty = false;
-        Ok(())
+        let path = self.path.clone();
+        self.file.sync().map_err(|e| match e {
+            SyncError::Write(source) => RoundStoreError::Io { path, source },
+            SyncError::Sync(source) => RoundStoreError::Sync { path, source },
+        })
     }
 
-    /// Reads a stored round (after it was appended; unsynced data is flushed first).
-    pub fn get(&mut self, round: u64) -> Result<Option<Vec<u8>>, RoundStoreError> {
+    /// Reads a stored round (written or still queued).
+    pub fn get(&self, round: u64) -> Result<Option<Vec<u8>>, RoundStoreError> {
         let Some(&offset) = self.offsets.get(round as usize) else {
             return Ok(None);
         };
         let err = |source| RoundStoreError::Io { path: self.path.clone(), source };
-        self.writer.flush().map_err(err)?;
         let mut header = [0u8; HEADER];
-        self.reader.read_exact_at(&mut header, offset).map_err(err)?;
+        self.file.read_at(&mut header, offset).map_err(err)?;
         let (size, crc) = parse_header(&header);
         let mut payload = vec![0u8; size];
-        self.reader.read_exact_at(&mut payload, offset + HEADER as u64).map_err(err)?;
+        self.file.read_at(&mut payload, offset + HEADER as u64).map_err(err)?;
         if crc32fast::hash(&payload) != crc {
             return Err(RoundStoreError::Corrupt { path: self.path.clone(), round });
         }
@@ -133,7 +132,7 @@ mod tests {
         assert_eq!(store.get(3).unwrap().unwrap(), b"round 3");
         store.sync().unwrap();
         drop(store);
-        let mut store = RoundStore::open(&path).unwrap();
+        let store = RoundStore::open(&path).unwrap();
         assert_eq!(store.len(), 10);
         assert_eq!(store.get(9).unwrap().unwrap(), b"round 9");
         assert_eq!(store.get(10).unwrap(), None);
@@ -161,5 +160,25 @@ mod tests {
         assert_eq!(store.len(), 1);
         store.append(1, b"one again").unwrap();
         assert_eq!(store.get(1).unwrap().unwrap(), b"one again");
+    }
+
+    #[test]
+    fn rounds_queued_on_a_full_disk_are_served_and_written_once_there_is_room() {
+        use crate::runtime::append::tests::{Faults, FaultyFile};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rounds.log");
+        let mut store = RoundStore::open(&path).unwrap();
+        let faults = Faults::new(0);
+        let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        store.file = AppendFile::new(Box::new(FaultyFile { file, faults: faults.clone() }), 0);
+        store.append(0, b"zero").unwrap();
+        store.append(1, b"one").unwrap();
+        assert!(store.write().unwrap_err().retryable());
+        assert_eq!(store.get(1).unwrap().unwrap(), b"one", "served from memory meanwhile");
+        faults.set_limit(u64::MAX);
+        store.sync().unwrap();
+        drop(store);
+        let store = RoundStore::open(&path).unwrap();
+        assert_eq!((store.len(), store.get(0).unwrap().unwrap()), (2, b"zero".to_vec()));
     }
 }

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub enum SnapshotFileError {
     #[error("snapshot {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// The folder's fsync after the rename failed: which snapshot a crash would leave is unknown.
+    #[error("snapshot {path}: fsync of the folder failed: {source}")]
+    Sync { path: PathBuf, source: std::io::Error },
     #[error("snapshot {path} does not decode: {reason}")]
     Decode { path: PathBuf, reason: String },
 }
@@ -42,6 +45,10 @@ pub fn load(dir: &Path) -> Result<Option<NodeSnapshot>, SnapshotFileError> {
     ciborium::from_reader(&mut reader).map(Some).map_err(|e| SnapshotFileError::Decode { path, reason: e.to_string() })
 }
 
+/// Writes `snapshot` in place of the previous one. An [`SnapshotFileError::Io`] failure (a full
+/// disk, and even a failed fsync of the temporary file) leaves the previous snapshot in place and
+/// no temporary file behind: the caller may skip this snapshot, as long as it keeps the log
+/// records after the previous one. A [`SnapshotFileError::Sync`] failure may leave either.
 pub fn store(dir: &Path, snapshot: &NodeSnapshot) -> Result<(), SnapshotFileError> {
     let path = dir.join(FILE);
     let tmp = dir.join(format!("{FILE}.tmp"));
@@ -49,8 +56,32 @@ pub fn store(dir: &Path, snapshot: &NodeSnapshot) -> Result<(), SnapshotFileErro
     let mut bytes = Vec::new();
     ciborium::into_writer(snapshot, &mut bytes)
         .map_err(|e| SnapshotFileError::Decode { path: path.clone(), reason: e.to_string() })?;
-    let mut file = File::create(&tmp).map_err(io)?;
-    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(io)?;
-    fs::rename(&tmp, &path).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    // A failed fsync of the temporary file is harmless, unlike the log's: the file is removed,
+    // never read, so pages the kernel may have dropped do not matter.
+    let written = File::create(&tmp).and_then(|mut file| file.write_all(&bytes).and_then(|_| file.sync_all()));
+    if let Err(source) = written.and_then(|_| fs::rename(&tmp, &path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(source));
+    }
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| SnapshotFileError::Sync { path: path.clone(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(next_event: u64) -> NodeSnapshot {
+        NodeSnapshot { next_event, protocol: vec![1, 2, 3], outboxes: Vec::new(), inboxes: Vec::new() }
+    }
+
+    #[test]
+    fn a_snapshot_that_cannot_be_written_leaves_the_previous_one_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path(), &snapshot(7)).unwrap();
+        // A directory where the temporary file goes: creating it fails, as on a full disk.
+        fs::create_dir(dir.path().join(format!("{FILE}.tmp"))).unwrap();
+        fs::write(dir.path().join(format!("{FILE}.tmp")).join("x"), b"x").unwrap();
+        assert!(matches!(store(dir.path(), &snapshot(9)), Err(SnapshotFileError::Io { .. })));
+        assert_eq!(load(dir.path()).unwrap().map(|s| s.next_event), Some(7));
+    }
 }

@@ -16,6 +16,11 @@ pub struct Status {
     pub own_queued: usize,
     /// Inputs logged so far.
     pub log_index: u64,
+    /// The node is paused because its storage cannot be written (a full disk...): it takes no
+    /// input and refuses submissions until a retry works.
+    pub paused: bool,
+    /// Why storage is failing, while it is (the node paused, or snapshots skipped).
+    pub storage: Option<String>,
     pub peers: Vec<PeerStatus>,
 }
 

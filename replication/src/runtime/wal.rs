@@ -6,35 +6,22 @@
 //! Records are `[length u32 BE][crc32 u32 BE][payload]` in segment files named by the index of
 //! their first record. A crash can leave a torn record at the end of the last segment; it is cut
 //! off on open (it was never synced, so nothing was sent because of it). A damaged record
-//! anywhere else is corruption and refuses to open.
+//! anywhere else is corruption and refuses to open. A write that fails (a full disk) is cut back
+//! to the last complete record at once and its record stays queued until a retry writes it
+//! ([`AppendFile`]).
 
+use super::append::{AppendFile, SyncError, decode, retryable};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Records above this size are refused on append and treated as damage on read.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
-
-pub(super) const HEADER: usize = 8;
-
-/// The header of a record holding `payload`.
-pub(super) fn record_header(payload: &[u8]) -> [u8; HEADER] {
-    let mut header = [0u8; HEADER];
-    header[..4].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-    header[4..].copy_from_slice(&crc32fast::hash(payload).to_be_bytes());
-    header
-}
-
-/// `(length, crc)` from a record header.
-pub(super) fn parse_header(header: &[u8; HEADER]) -> (usize, u32) {
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    (len, u32::from_be_bytes([header[4], header[5], header[6], header[7]]))
-}
+pub use super::append::MAX_RECORD_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("write-ahead log {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("write-ahead log {path}: fsync failed: {source}")]
+    Sync { path: PathBuf, source: std::io::Error },
     #[error("write-ahead log segment {path} is damaged at byte {offset} (not at its end): refusing to guess")]
     Corrupt { path: PathBuf, offset: u64 },
     #[error("a record of {0} bytes exceeds the write-ahead log's limit")]
@@ -43,16 +30,29 @@ pub enum WalError {
     Gap { expected: u64, found: u64 },
 }
 
+impl WalError {
+    /// A write that may work later (a full disk...): retry it. Never a failed fsync.
+    pub fn retryable(&self) -> bool {
+        matches!(self, WalError::Io { source, .. } if retryable(source))
+    }
+
+    fn sync(path: &Path, error: SyncError) -> WalError {
+        match error {
+            SyncError::Write(source) => WalError::Io { path: path.to_owned(), source },
+            SyncError::Sync(source) => WalError::Sync { path: path.to_owned(), source },
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io { path: path.to_owned(), source }
 }
 
 pub struct Wal {
     dir: PathBuf,
-    writer: BufWriter<File>,
+    segment: AppendFile,
     segment_path: PathBuf,
     next_index: u64,
-    dirty: bool,
 }
 
 /// Records read back on open: `(index, payload)` for every index at or after the one asked for.
@@ -76,31 +76,22 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(found)
 }
 
-/// Reads one segment's records; returns them and the byte length of the intact prefix.
+/// Reads one segment's records; returns them, the byte length of the intact prefix, and whether
+/// anything follows it.
 fn read_segment(path: &Path) -> Result<(Vec<Vec<u8>>, u64, bool), WalError> {
-    let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(path))?;
-    let mut records = Vec::new();
-    let mut offset = 0usize;
-    while offset < bytes.len() {
-        let Some(header) = bytes.get(offset..offset + HEADER).and_then(|h| <&[u8; HEADER]>::try_from(h).ok()) else {
-            return Ok((records, offset as u64, true));
-        };
-        let (len, crc) = parse_header(header);
-        let body = offset + HEADER;
-        let intact = len <= MAX_RECORD_BYTES
-            && bytes.get(body..body + len).is_some_and(|payload| crc32fast::hash(payload) == crc);
-        if !intact {
-            return Ok((records, offset as u64, true));
-        }
-        records.push(bytes[body..body + len].to_vec());
-        offset = body + len;
-    }
-    Ok((records, offset as u64, false))
+    Ok(decode(&fs::read(path).map_err(io(path))?))
+}
+
+/// Opens a segment for appending after its first `written` bytes (positioned writes: a retried
+/// write lands where the failed one began).
+fn open_segment(path: &Path, written: u64) -> Result<AppendFile, WalError> {
+    let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io(path))?;
+    Ok(AppendFile::new(Box::new(file), written))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    let dir_file = File::open(dir).map_err(io(dir))?;
+    dir_file.sync_all().map_err(|source| WalError::Sync { path: dir.to_owned(), source })
 }
 
 impl Wal {
@@ -110,7 +101,7 @@ impl Wal {
         let found = segments(dir)?;
         let mut replayed = Vec::new();
         let mut next_index = from;
-        let mut last: Option<PathBuf> = None;
+        let mut last: Option<(PathBuf, u64)> = None;
         for (i, (first, path)) in found.iter().enumerate() {
             let is_last = i + 1 == found.len();
             if let Some((next_first, _)) = found.get(i + 1)
@@ -139,21 +130,19 @@ impl Wal {
                 }
             }
             next_index = next_index.max(first + count);
-            last = Some(path.clone());
+            last = Some((path.clone(), good_len));
         }
-        let segment_path = match last {
-            Some(path) => path,
+        let (segment_path, written) = match last {
+            Some(last) => last,
             None => {
                 let path = dir.join(segment_name(next_index));
                 File::create(&path).map_err(io(&path))?;
                 sync_dir(dir)?;
-                path
+                (path, 0)
             }
         };
-        let mut file = OpenOptions::new().append(true).open(&segment_path).map_err(io(&segment_path))?;
-        file.seek(SeekFrom::End(0)).map_err(io(&segment_path))?;
-        let wal = Wal { dir: dir.to_owned(), writer: BufWriter::new(file), segment_path, next_index, dirty: false };
-        Ok((wal, replayed))
+        let segment = open_segment(&segment_path, written)?;
+        Ok((Wal { dir: dir.to_owned(), segment, segment_path, next_index }, replayed))
     }
 
     /// Index the next appended record gets.
@@ -161,29 +150,28 @@ impl Wal {
         self.next_index
     }
 
-    /// Appends a record (buffered; durable after [`Wal::sync`]) and returns its index.
+    /// Queues a record and returns its index; [`Wal::write`] writes it, [`Wal::sync`] makes it
+    /// durable. The index is taken even if writing fails: the record stays queued for the retry.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, WalError> {
         if payload.len() > MAX_RECORD_BYTES {
             return Err(WalError::TooLarge(payload.len()));
         }
-        let header = record_header(payload);
-        let path = &self.segment_path;
-        self.writer.write_all(&header).and_then(|_| self.writer.write_all(payload)).map_err(io(path))?;
-        self.dirty = true;
+        self.segment.push(payload);
         let index = self.next_index;
         self.next_index += 1;
         Ok(index)
     }
 
-    /// Makes every appended record durable (one fsync for the whole group).
+    /// Writes the queued records (not yet durable). A failure leaves the segment ending at its
+    /// last complete record and the records queued: calling it again retries them.
+    pub fn write(&mut self) -> Result<(), WalError> {
+        self.segment.write().map_err(io(&self.segment_path))
+    }
+
+    /// Writes what is queued and makes every record durable (one fsync for the whole group).
+    /// A failed fsync ([`WalError::Sync`]) must not be retried (see [`AppendFile::sync`]).
     pub fn sync(&mut self) -> Result<(), WalError> {
-        if !self.dirty {
-            return Ok(());
-        }
-        let path = &self.segment_path;
-        self.writer.flush().and_then(|_| self.writer.get_ref().sync_data()).map_err(io(path))?;
-        self.dirty = false;
-        Ok(())
+        self.segment.sync().map_err(|e| WalError::sync(&self.segment_path, e))
     }
 
     /// Starts a new segment at the next index (after a snapshot covering everything before it)
@@ -192,10 +180,13 @@ impl Wal {
         self.sync()?;
         let path = self.dir.join(segment_name(self.next_index));
         if path != self.segment_path {
-            let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
-            self.writer = BufWriter::new(file);
-            self.segment_path = path;
+            // A failure here (no room for the file) leaves the log on its current segment,
+            // which holds the records from this index on just as well; the next rotation
+            // tries again.
+            let segment = open_segment(&path, 0)?;
             sync_dir(&self.dir)?;
+            self.segment = segment;
+            self.segment_path = path;
         }
         let found = segments(&self.dir)?;
         for (i, (_, old)) in found.iter().enumerate() {
@@ -209,13 +200,15 @@ impl Wal {
 
     /// Bytes in the current segment (a hint for when to snapshot).
     pub fn segment_bytes(&self) -> u64 {
-        self.writer.get_ref().metadata().map(|m| m.len()).unwrap_or(0) + self.writer.buffer().len() as u64
+        self.segment.end()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::append::tests::{Faults, FaultyFile};
+    use std::io::Write;
 
     fn records(n: usize) -> Vec<Vec<u8>> {
         (0..n).map(|i| format!("event {i}").into_bytes()).collect()
@@ -301,5 +294,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
         assert!(matches!(wal.append(&vec![0; MAX_RECORD_BYTES + 1]), Err(WalError::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_full_disk_loses_no_record_and_duplicates_none_once_space_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
+        let file = OpenOptions::new().read(true).write(true).open(&wal.segment_path).unwrap();
+        let faults = Faults::new(u64::MAX);
+        wal.segment = AppendFile::new(Box::new(FaultyFile { file, faults: faults.clone() }), 0);
+        let all = records(6);
+        for r in &all[..2] {
+            wal.append(r).unwrap();
+            wal.write().unwrap();
+        }
+        wal.sync().unwrap();
+        // The disk fills in the middle of the third record.
+        faults.set_limit(wal.segment_bytes() + 5);
+        assert_eq!(wal.append(&all[2]).unwrap(), 2);
+        let error = wal.write().unwrap_err();
+        assert!(error.retryable(), "{error}");
+        // A crash now would replay exactly the complete records.
+        let (_, replayed) = Wal::open(dir.path(), 0).unwrap();
+        assert_eq!(replayed.len(), 2);
+        assert!(wal.write().is_err(), "still full");
+        faults.set_limit(u64::MAX);
+        wal.write().unwrap();
+        for r in &all[3..] {
+            wal.append(r).unwrap();
+        }
+        wal.sync().unwrap();
+        drop(wal);
+        let (wal, replayed) = Wal::open(dir.path(), 0).unwrap();
+        assert_eq!(replayed, all.into_iter().enumerate().map(|(i, r)| (i as u64, r)).collect::<Vec<_>>());
+        assert_eq!(wal.next_index(), 6);
+    }
+
+    #[test]
+    fn a_failed_fsync_is_not_retryable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
+        let file = OpenOptions::new().read(true).write(true).open(&wal.segment_path).unwrap();
+        let faults = Faults::new(u64::MAX);
+        faults.fail_sync.store(true, std::sync::atomic::Ordering::SeqCst);
+        wal.segment = AppendFile::new(Box::new(FaultyFile { file, faults }), 0);
+        wal.append(b"one").unwrap();
+        let error = wal.sync().unwrap_err();
+        assert!(matches!(error, WalError::Sync { .. }) && !error.retryable(), "{error}");
     }
 }

@@ -9,7 +9,7 @@ use rand::Rng;
 use super::config::Backoff;
 
 #[derive(Debug, Clone)]
-pub(super) struct BackoffState {
+pub(in crate::runtime) struct BackoffState {
     config: Backoff,
     current: Duration,
 }

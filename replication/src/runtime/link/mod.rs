@@ -18,7 +18,7 @@
 //!   `links.send(peer, Frame::Ack { up_to: inbox.received_up_to() })`;
 //! - on `Skip`: `inbox.skip_to(up_to)` (then acknowledge as above); on `Ack`: `outbox.ack(up_to)`.
 
-mod backoff;
+pub(super) mod backoff;
 pub mod channel;
 mod config;
 pub mod frame;

@@ -144,6 +144,8 @@ pub(super) struct Node {
     last_progress: (u64, Instant),
     /// The peer asked for rounds, the end of the range asked for, and when.
     fetch_pending: Option<(PartyId, u64, Instant)>,
+    /// Which of the peers ahead of us the next fetch asks (see `tick`).
+    fetch_turn: usize,
     /// A delivered round could not be queued for the round store (it does not encode, or is out
     /// of order): the node stops at the next commit.
     storage_error: Option<RuntimeError>,
@@ -246,6 +248,7 @@ impl Node {
             last_status: Instant::now(),
             last_progress: (0, Instant::now()),
             fetch_pending: None,
+            fetch_turn: 0,
             storage_error: None,
             pause: StoragePause::new(Effect::Paused),
             snapshot_pause: StoragePause::new(Effect::SnapshotsSkipped),
@@ -689,17 +692,22 @@ impl Node {
         {
             self.fetch_pending = None;
         }
-        // Behind a peer and not progressing on our own: fetch the missing rounds from the peer
-        // furthest ahead (any peer will do: every round is verified before it is applied).
-        let ahead = (0..self.peer_rounds.len())
+        // Behind a peer and not progressing on our own: fetch the missing rounds from a peer
+        // ahead (any will do: every round is verified before it is applied). The peers ahead
+        // are asked in turn: a Byzantine peer that claims a far round and never answers (or
+        // answers with records that do not verify) would otherwise be the one asked every time
+        // (it is always furthest ahead), and the replica would never catch up. Now it costs at
+        // most one fetch timeout in each turn round the peers.
+        let ahead: Vec<PartyId> = (0..self.peer_rounds.len())
             .filter(|p| *p != self.info.id && self.connected[*p] && self.peer_rounds[*p] > round)
-            .max_by_key(|p| (self.peer_rounds[*p], usize::MAX - p));
-        if let Some(peer) = ahead
+            .collect();
+        if let Some(&peer) = ahead.get(self.fetch_turn % ahead.len().max(1))
             && self.fetch_pending.is_none()
             && self.last_progress.1.elapsed() >= self.limits.fetch_after
         {
             let until = round + u64::from(self.limits.fetch_rounds);
             self.fetch_pending = Some((peer, until, Instant::now()));
+            self.fetch_turn = self.fetch_turn.wrapping_add(1);
             self.send_control(peer, &Control::Fetch { from_round: round, max: self.limits.fetch_rounds });
         }
         Ok(())

@@ -8,45 +8,33 @@ use replication::sim::scenarios::consistent::ConsistentScenario;
 use replication::sim::scenarios::reliable::ReliableScenario;
 use replication::sim::scenarios::validated::ValidatedScenario;
 
+/// Seeds per configuration and protocol, in every profile (the test profile compiles this crate
+/// optimised, see the workspace `Cargo.toml`).
+const SEEDS: u64 = 50;
+
 #[test]
 fn real_crypto_reliable_broadcast_properties_hold() {
-    common::run_real_crypto(&ReliableScenario, "real_crypto_reliable_broadcast_properties_hold", common::seeds(50, 10));
+    common::run_real_crypto(&ReliableScenario, "real_crypto_reliable_broadcast_properties_hold", SEEDS);
 }
 
 #[test]
 fn real_crypto_consistent_broadcast_properties_hold() {
-    common::run_real_crypto(
-        &ConsistentScenario,
-        "real_crypto_consistent_broadcast_properties_hold",
-        common::seeds(50, 10),
-    );
+    common::run_real_crypto(&ConsistentScenario, "real_crypto_consistent_broadcast_properties_hold", SEEDS);
 }
 
 #[test]
 fn real_crypto_binary_agreement_properties_hold() {
-    common::run_real_crypto(
-        &BinaryScenario { validated: true },
-        "real_crypto_binary_agreement_properties_hold",
-        common::seeds(50, 10),
-    );
+    common::run_real_crypto(&BinaryScenario { validated: true }, "real_crypto_binary_agreement_properties_hold", SEEDS);
 }
 
 #[test]
 fn real_crypto_validated_agreement_properties_hold() {
-    common::run_real_crypto(
-        &ValidatedScenario,
-        "real_crypto_validated_agreement_properties_hold",
-        common::seeds(50, 10),
-    );
+    common::run_real_crypto(&ValidatedScenario, "real_crypto_validated_agreement_properties_hold", SEEDS);
 }
 
 #[test]
 fn real_crypto_atomic_broadcast_properties_hold() {
-    common::run_real_crypto(
-        &AtomicScenario::default(),
-        "real_crypto_atomic_broadcast_properties_hold",
-        common::seeds(50, 10),
-    );
+    common::run_real_crypto(&AtomicScenario::default(), "real_crypto_atomic_broadcast_properties_hold", SEEDS);
 }
 
 #[test]
@@ -54,6 +42,6 @@ fn real_crypto_secure_causal_atomic_broadcast_properties_hold() {
     common::run_real_crypto(
         &replication::sim::scenarios::secure::SecureScenario::default(),
         "real_crypto_secure_causal_atomic_broadcast_properties_hold",
-        common::seeds(50, 10),
+        SEEDS,
     );
 }

@@ -1,5 +1,6 @@
-//! Proofs by digest: the agreement's votes and ABBA proofs name a proposal by digest, and a party
-//! that decides a proposal it never received fetches it (`Want`, answered with `Value`).
+//! Proofs by digest: the agreement's votes, commitments and ABBA proofs name a proposal by
+//! digest, and a party that decides a proposal it never received fetches it (`Want`, answered
+//! with `Value`).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,7 +57,11 @@ struct Net {
 
 impl Net {
     fn new(proposal_len: usize) -> Net {
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        Net::with_seed(proposal_len, 11)
+    }
+
+    fn with_seed(proposal_len: usize, seed: u64) -> Net {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let cluster = StandinCluster::deal(N, T, &mut rng);
         let nodes = (0..N)
             .map(|i| ValidatedAgreement::new(Arc::new(cluster.network_info(i)), instance(), predicate()))
@@ -304,4 +309,52 @@ fn a_delivered_rounds_agreement_still_answers_want_for_its_proposal() {
         .collect();
     assert_eq!(answers.len(), 1);
     assert!(step.faults.is_empty());
+}
+
+#[test]
+fn a_commitment_to_fewer_than_n_minus_t_proposals_or_with_a_bad_proof_is_blamed_and_not_counted() {
+    let mut net = Net::new(64);
+    // Party 3 commits to one proposal towards party 0 and with a broken proof towards party 1.
+    net.run(|from, to, m| match m {
+        MvbaMessage::Committed { mut proposals } if from == 3 && to == 0 => {
+            proposals.truncate(1);
+            Fate::Deliver(MvbaMessage::Committed { proposals })
+        }
+        MvbaMessage::Committed { mut proposals } if from == 3 && to == 1 => {
+            proposals[0].1.proof.0[0] ^= 1;
+            Fate::Deliver(MvbaMessage::Committed { proposals })
+        }
+        m => Fate::Deliver(m),
+    });
+    assert_all_agree_and_verify(&net);
+    assert_eq!(net.faults[0], vec![Fault::new(3, FaultKind::InvalidJustification)]);
+    assert_eq!(net.faults[1], vec![Fault::new(3, FaultKind::InvalidSignature)]);
+    assert!(net.faults[2].is_empty() && net.faults[3].is_empty());
+}
+
+#[test]
+fn a_party_votes_with_the_proof_of_a_proposal_it_only_saw_in_commitments() {
+    // Party 3 never receives any broadcast message about party 0's proposal, so it never
+    // delivers it; the others commit to it, with its proof, and party 3 votes with that proof.
+    // Over several seeds (the coin, hence whether 3 ever votes on candidate 0, depends on the
+    // keys) it must vote on candidate 0 at least once, and always with the proof.
+    let mut votes_on_0 = 0;
+    for seed in 0..20 {
+        let mut net = Net::with_seed(64, seed);
+        net.run(|from, to, m| match m {
+            MvbaMessage::Cbc { proposer: 0, .. } if to == 3 && from != 3 => Fate::Drop,
+            m => Fate::Deliver(m),
+        });
+        assert_all_agree_and_verify(&net);
+        for (from, _, m) in &net.sent {
+            if let MvbaMessage::Vote { candidate: 0, proposal, .. } = m
+                && *from == 3
+            {
+                assert!(proposal.is_some(), "seed {seed}: party 3 voted 0 for candidate 0");
+                votes_on_0 += 1;
+            }
+        }
+        assert!(net.faults.iter().all(Vec::is_empty), "seed {seed}: {:?}", net.faults);
+    }
+    assert!(votes_on_0 > 0, "party 3 never had to vote on candidate 0");
 }

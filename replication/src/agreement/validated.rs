@@ -3,9 +3,16 @@
 //!
 //! 1. Every party consistent-broadcasts its proposal; honest parties echo only values that pass
 //!    the predicate, so every delivered proposal carries a transferable proof of validity.
-//! 2. After `n-t` deliveries a party tells all (`Committed`); after `n-t` such messages it releases
-//!    its share of the coin that orders the candidates. The order is thus fixed only after the
-//!    sets of delivered proposals are, so the adversary cannot pick which candidates come first.
+//! 2. After `n-t` deliveries a party tells all (`Committed`, with the digests and proofs of those
+//!    `n-t` proposals); after `n-t` valid such messages it releases its share of the coin that
+//!    orders the candidates, and holds the proofs of every proposal they named. The order is thus
+//!    fixed only after `n-t` sets of delivered proposals are, so the adversary cannot pick which
+//!    candidates come first. The proofs are what makes that count: without them `t` Byzantine
+//!    parties could claim to have committed, and when the coin became known only `n-2t` honest
+//!    parties' sets would be fixed, too few (from `t = 3`) to guarantee a candidate that `t+1`
+//!    of them hold, so the adversary could steer the first candidates to ones that most honest
+//!    parties vote `0` on. With the proofs, every honest party that released its coin share
+//!    holds the proofs of the `n-t` sets it saw, and votes `1` for any candidate in them.
 //! 3. Candidates are taken in that order. For each, parties send a vote (the digest of the
 //!    candidate's proposal with its proof if they have it), and on `n-t` votes enter a validated
 //!    ABBA with `1` (proof: a digest and proof from a vote) if any vote was `1`. The first ABBA
@@ -73,7 +80,10 @@ pub enum MvbaMessage {
         proposer: PartyId,
         message: CbcMessage,
     },
-    Committed,
+    /// The sender delivered these `n-t` proposals (distinct proposers, each with its proof).
+    Committed {
+        proposals: Vec<(PartyId, DigestProof)>,
+    },
     Coin(SignatureShare),
     /// The voter's view of candidate `index`: the digest and proof of its proposal, if held.
     Vote {
@@ -231,6 +241,9 @@ pub struct ValidatedAgreement {
     delivered: BTreeMap<PartyId, Proposal>,
     sent_committed: bool,
     committed: BTreeSet<PartyId>,
+    /// Proofs of proposals learned from valid `Committed` messages (values perhaps not held).
+    #[serde(default)]
+    proven: BTreeMap<PartyId, DigestProof>,
     coin_shares: ShareSet,
     sent_coin: bool,
     coin: Option<Signature>,
@@ -277,6 +290,7 @@ impl ValidatedAgreement {
             delivered: BTreeMap::new(),
             sent_committed: false,
             committed: BTreeSet::new(),
+            proven: BTreeMap::new(),
             coin_shares: ShareSet::default(),
             sent_coin: false,
             coin: None,
@@ -400,7 +414,8 @@ impl ValidatedAgreement {
             }
             if !self.sent_committed && self.delivered.len() >= n_t {
                 self.sent_committed = true;
-                step.broadcast(MvbaMessage::Committed);
+                let proposals = self.delivered.iter().take(n_t).map(|(p, d)| (*p, d.digest_proof())).collect();
+                step.broadcast(MvbaMessage::Committed { proposals });
             }
             if self.sent_committed && !self.sent_coin && self.committed.len() >= n_t {
                 self.sent_coin = true;
@@ -432,17 +447,13 @@ impl ValidatedAgreement {
             };
             if !self.voted.contains(&k) {
                 self.voted.insert(k);
-                let proposal = self.delivered.get(&candidate).map(Proposal::digest_proof);
+                let proposal = self.held_proof(candidate);
                 step.broadcast(MvbaMessage::Vote { index: k, candidate, proposal });
             }
             let votes = self.votes.get(&k).map_or(0, |v| v.len());
             if !self.abba_input.contains(&k) && votes >= n_t {
                 self.abba_input.insert(k);
-                let proposal = self
-                    .delivered
-                    .get(&candidate)
-                    .map(Proposal::digest_proof)
-                    .or_else(|| self.vote_proposals.get(&k).cloned());
+                let proposal = self.held_proof(candidate).or_else(|| self.vote_proposals.get(&k).cloned());
                 let proof = proposal.and_then(|p| self.candidate_proof(candidate, p));
                 let input = AbbaInput { value: proof.is_some(), proof };
                 let child = self.abba(k).handle_input(input, rng);
@@ -523,7 +534,43 @@ impl ValidatedAgreement {
         self.decisions.clear();
         self.coin_shares = ShareSet::default();
         self.committed.clear();
+        self.proven.clear();
         self.fetched = None;
+    }
+
+    /// The digest and proof of `candidate`'s proposal, if delivered here or proven by a commit.
+    fn held_proof(&self, candidate: PartyId) -> Option<DigestProof> {
+        self.delivered.get(&candidate).map(Proposal::digest_proof).or_else(|| self.proven.get(&candidate).cloned())
+    }
+
+    /// Counts `from` as committed if it names `n-t` distinct proposals with valid proofs, and
+    /// keeps those proofs; anything less is its fault.
+    fn handle_committed(&mut self, from: PartyId, proposals: Vec<(PartyId, DigestProof)>, step: &mut MvbaStep) {
+        if self.committed.contains(&from) {
+            return;
+        }
+        let n = self.info.n();
+        let proposers: BTreeSet<PartyId> = proposals.iter().map(|(p, _)| *p).collect();
+        if proposers.len() != proposals.len()
+            || proposers.len() < self.info.quorum()
+            || proposers.iter().any(|p| *p >= n)
+        {
+            step.fault(Fault::new(from, FaultKind::InvalidJustification));
+            return;
+        }
+        for (proposer, p) in &proposals {
+            // Proofs are unique per proposer: most arrive here already checked (or delivered).
+            if self.held_proof(*proposer).as_ref() != Some(p)
+                && !digest_proof_valid(&self.info.public, &self.id, *proposer, p)
+            {
+                step.fault(Fault::new(from, FaultKind::InvalidSignature));
+                return;
+            }
+        }
+        for (proposer, p) in proposals {
+            self.proven.entry(proposer).or_insert(p);
+        }
+        self.committed.insert(from);
     }
 
     /// Answers a peer's `Want` with the value, if held, once per peer.
@@ -549,9 +596,7 @@ impl ValidatedAgreement {
                 let child = self.cbcs[proposer].handle_message(from, message, rng);
                 self.lift_cbc(proposer, child, step);
             }
-            MvbaMessage::Committed => {
-                self.committed.insert(from);
-            }
+            MvbaMessage::Committed { proposals } => self.handle_committed(from, proposals, step),
             MvbaMessage::Coin(share) => {
                 if share.id != from {
                     step.fault(Fault::new(from, FaultKind::ShareOfAnotherParty));

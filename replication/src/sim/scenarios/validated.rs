@@ -63,7 +63,11 @@ impl Adversarial for MvbaMessage {
             MvbaMessage::Value { candidate, value } => {
                 Some(MvbaMessage::Value { candidate: *candidate, value: other_bytes(value, rng) })
             }
-            MvbaMessage::Committed | MvbaMessage::Coin(_) => None,
+            // A commitment to fewer proposals than a quorum.
+            MvbaMessage::Committed { proposals } => {
+                Some(MvbaMessage::Committed { proposals: proposals.iter().take(1).cloned().collect() })
+            }
+            MvbaMessage::Coin(_) => None,
         }
     }
 
@@ -90,7 +94,13 @@ impl Adversarial for MvbaMessage {
                 flip_bit(&mut value, rng);
                 Some(MvbaMessage::Value { candidate: *candidate, value })
             }
-            MvbaMessage::Vote { .. } | MvbaMessage::Committed | MvbaMessage::Want { .. } => None,
+            MvbaMessage::Committed { proposals } => {
+                let mut proposals = proposals.clone();
+                let (_, first) = proposals.first_mut()?;
+                flip_bit(&mut first.proof.0, rng);
+                Some(MvbaMessage::Committed { proposals })
+            }
+            MvbaMessage::Vote { .. } | MvbaMessage::Want { .. } => None,
         }
     }
 

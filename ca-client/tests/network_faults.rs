@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use support::cluster::{Load, Replicas, campaign_seed, full_campaign, settle_time, wait_accepted};
-use support::proxy::{Mode, Proxy, proxy_every_link};
+use support::cluster::{Load, Replicas, campaign_seed, full_campaign, wait_accepted};
+use support::proxy::{Mode, Proxy, isolate, link, proxy_every_link};
 
 /// The scenarios run one at a time: three four-replica clusters at once would measure the
 /// machine's two cores, not the protocol.
@@ -44,42 +44,13 @@ fn proxied_cluster(seed: u64) -> (Replicas, BTreeMap<(usize, usize), Proxy>, Loa
     replicas.wait_healthy(&[0, 1, 2, 3], Duration::from_secs(60));
     let load = Load::start(&replicas, 2, Duration::from_millis(200), seed);
     assert!(wait_accepted(&load, 3, Duration::from_secs(30)), "the load never got going\n{}", replicas.logs(20));
-    wait_until(&replicas, &[0, 1, 2, 3], 1, Duration::from_secs(60));
+    replicas.wait_applied(&[0, 1, 2, 3], 1, Duration::from_secs(60));
     (replicas, proxies, load)
-}
-
-/// Waits until each of `ids` has applied at least `size` entries (the load keeps running, so
-/// their logs need not be equal at any one moment); returns the largest size seen.
-fn wait_until(replicas: &Replicas, ids: &[usize], size: u64, timeout: Duration) -> u64 {
-    let started = Instant::now();
-    loop {
-        let sizes: Vec<Option<u64>> = ids.iter().map(|id| replicas.health(*id).map(|h| h.log_size)).collect();
-        if sizes.iter().all(|s| s.is_some_and(|s| s >= size)) {
-            return sizes.iter().flatten().copied().max().unwrap_or(0);
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "replicas {ids:?} did not all reach {size} entries within {timeout:?}: {sizes:?}\n{}",
-            replicas.logs(30)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn link(i: usize, j: usize) -> (usize, usize) {
-    (i.min(j), i.max(j))
 }
 
 /// Waits until every accepted request settled at every replica and all four logs are one.
 fn settle_and_converge(replicas: &Replicas, load: Load, seed: u64, what: &str) {
-    let accepted = load.stop(replicas);
-    let ids = [0, 1, 2, 3];
-    let (issued, refused) = replicas.wait_all_settled(&accepted, &ids, settle_time(accepted.len(), 120));
-    let size = replicas.wait_converged(&ids, accepted.len() as u64, Duration::from_secs(90));
-    eprintln!(
-        "seed {seed}: {what}: {} accepted, {issued} issued and {refused} refused with a reason everywhere; one log of {size} entries",
-        accepted.len()
-    );
+    replicas.settle_and_converge(load, &[0, 1, 2, 3], &format!("seed {seed}: {what}"));
 }
 
 #[test]
@@ -141,9 +112,7 @@ fn an_isolated_replica_does_not_stop_the_others_and_catches_up_when_back() {
         let (replicas, proxies, load) = proxied_cluster(seed);
         let isolated = rng.gen_range(0..4);
         let others: Vec<usize> = (0..4).filter(|id| *id != isolated).collect();
-        for other in &others {
-            proxies[&link(isolated, *other)].cut();
-        }
+        isolate(&proxies, isolated, false);
         std::thread::sleep(Duration::from_secs(1));
         let at_cut = replicas.log_sizes();
         let size_at_cut = others.iter().filter_map(|id| at_cut[*id]).max().unwrap_or(0);
@@ -151,7 +120,7 @@ fn an_isolated_replica_does_not_stop_the_others_and_catches_up_when_back() {
         // wait in its queue); the other three keep ordering theirs.
         let window = Duration::from_secs(if full_campaign() { 15 } else { 4 });
         std::thread::sleep(window);
-        let grown = wait_until(&replicas, &others, size_at_cut + 1, Duration::from_secs(60));
+        let grown = replicas.wait_applied(&others, size_at_cut + 1, Duration::from_secs(60));
         let isolated_size = replicas.health(isolated).map(|h| h.log_size);
         assert!(
             isolated_size.is_some_and(|s| s < grown),
@@ -160,9 +129,7 @@ fn an_isolated_replica_does_not_stop_the_others_and_catches_up_when_back() {
         replicas.assert_prefix_consistent(&[0, 1, 2, 3]);
         eprintln!("seed {seed}: replica {isolated} isolated: the others went from {size_at_cut} to {grown} entries");
 
-        for other in &others {
-            proxies[&link(isolated, *other)].heal();
-        }
+        isolate(&proxies, isolated, true);
         settle_and_converge(&replicas, load, seed, "isolated replica back");
         eprintln!("seed {seed}: isolation scenario took {:?}", started.elapsed());
     }
@@ -174,15 +141,8 @@ fn requests_complete_and_replicas_agree_over_links_with_delay_loss_and_resets() 
     for seed in run_seeds("delay and loss") {
         let started = Instant::now();
         let (replicas, proxies, load) = proxied_cluster(seed);
-        let faulty = Mode::Faulty {
-            delay: Duration::from_millis(20),
-            jitter: Duration::from_millis(40),
-            loss: 0.05,
-            stall: Duration::from_millis(300),
-            reset: 0.002,
-        };
         for proxy in proxies.values() {
-            proxy.set(faulty);
+            proxy.set(Mode::LOSSY);
         }
         let before = load.accepted_count();
         let size_before = replicas.log_sizes().iter().flatten().copied().max().unwrap_or(0);

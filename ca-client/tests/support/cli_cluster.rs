@@ -36,6 +36,20 @@ pub fn show(output: &Output) -> String {
     )
 }
 
+/// `ca-client --cluster CLUSTER_FILE --wait 90 ARGS`, run in `dir`, its audit state kept there.
+pub fn client_command(cluster_file: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ca-client"));
+    command
+        .arg("--cluster")
+        .arg(cluster_file)
+        .args(["--wait", "90"])
+        .args(args)
+        .current_dir(dir)
+        // The audit state goes to the test folder, never to the user's home.
+        .env("XDG_STATE_HOME", dir.join("state"));
+    command
+}
+
 impl Cluster {
     /// Runs the dealer ceremony for `n` replicas tolerating `t` (nothing started yet).
     pub fn deal(n: usize, t: usize) -> Cluster {
@@ -101,16 +115,13 @@ impl Cluster {
 
     /// Runs `ca-client --cluster ... ARGS` in the test folder.
     pub fn client(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ca-client"))
-            .arg("--cluster")
-            .arg(self.cluster_file())
-            .args(["--wait", "90"])
-            .args(args)
-            .current_dir(self.dir.path())
-            // The audit state goes to the test folder, never to the user's home.
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .output()
-            .expect("run ca-client")
+        self.client_command(args).output().expect("run ca-client")
+    }
+
+    /// The command [`Cluster::client`] runs, to spawn it instead (e.g. to kill a replica while a
+    /// request is in flight).
+    pub fn client_command(&self, args: &[&str]) -> Command {
+        client_command(&self.cluster_file(), self.dir.path(), args)
     }
 
     /// Like [`Cluster::client`], and the command must succeed.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ca_api::AccountSecret;
-use ca_api::api::{Entries, Health, RequestState, RequestStatus, SignedTreeHead};
+use ca_api::api::{CertificateInfo, CertificateList, Entries, Health, RequestState, RequestStatus, SignedTreeHead};
 use ca_api::command::{CaRequest, Command as CaCommand, SignedCommand, new_nonce};
 use ca_client::keys::{KeyType, PrivateKey};
 use ca_client::request::prepare;
@@ -56,6 +56,9 @@ pub struct Replicas {
     children: Vec<Option<Child>>,
     /// A command each replica is run under (e.g. `ip netns exec NS`), empty for none.
     wrappers: Vec<Vec<String>>,
+    /// The program and arguments a replica runs instead of `ca-server run` (e.g. the Byzantine
+    /// test replica), `None` for `ca-server run`.
+    programs: Vec<Option<(PathBuf, Vec<String>)>>,
     pub rt: tokio::runtime::Runtime,
     transport: Arc<HttpsTransport>,
     pub operator: Arc<AccountSecret>,
@@ -106,6 +109,7 @@ impl Replicas {
             server: super::server_binary(),
             children: (0..n).map(|_| None).collect(),
             wrappers: vec![Vec::new(); n],
+            programs: vec![None; n],
             rt,
             transport: Arc::new(transport),
             operator: Arc::new(operator),
@@ -116,8 +120,18 @@ impl Replicas {
 
     /// Four replicas on 127.0.0.1.
     pub fn local(seed: u64) -> Replicas {
-        let hosts = dealer::hosts::local_hosts(4, super::free_base_port(4)).expect("hosts");
-        Replicas::deal(hosts, 1, seed)
+        Replicas::loopback(4, 1, seed)
+    }
+
+    /// `n` replicas tolerating `t` on 127.0.0.1.
+    pub fn loopback(n: usize, t: usize, seed: u64) -> Replicas {
+        let hosts = dealer::hosts::local_hosts(n, super::free_base_port(n)).expect("hosts");
+        Replicas::deal(hosts, t, seed)
+    }
+
+    /// The test's folder (the ceremony's `ca/` is in it); the run's own files may go there too.
+    pub fn folder(&self) -> &Path {
+        self.ca.parent().expect("the ceremony folder is inside the test folder")
     }
 
     pub fn replica_dir(&self, id: usize) -> PathBuf {
@@ -133,6 +147,12 @@ impl Replicas {
         self.wrappers[id] = wrapper;
     }
 
+    /// Replica `id` is started (and restarted) as `PROGRAM ARGS... --config ...` instead of
+    /// `ca-server run --config ...`.
+    pub fn set_program(&mut self, id: usize, program: PathBuf, args: Vec<String>) {
+        self.programs[id] = Some((program, args));
+    }
+
     pub fn is_running(&self, id: usize) -> bool {
         self.children[id].is_some()
     }
@@ -143,17 +163,18 @@ impl Replicas {
         assert!(self.children[id].is_none(), "replica {id} is already running");
         let dir = self.replica_dir(id);
         let log = File::options().create(true).append(true).open(dir.join("server.log")).expect("log file");
+        let (program, args) = self.programs[id].clone().unwrap_or_else(|| (self.server.clone(), vec!["run".into()]));
         let wrapper = &self.wrappers[id];
         let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(&self.server);
+            Some((wrapper, wrapper_args)) => {
+                let mut command = Command::new(wrapper);
+                command.args(wrapper_args).arg(&program);
                 command
             }
-            None => Command::new(&self.server),
+            None => Command::new(&program),
         };
         command
-            .arg("run")
+            .args(&args)
             .arg("--config")
             .arg(dir.join("replica.toml"))
             .env("RUST_LOG", "info,sqlx=warn")
@@ -161,7 +182,7 @@ impl Replicas {
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
         ca_server::server::child::die_with_parent(&mut command);
-        self.children[id] = Some(command.spawn().expect("start ca-server"));
+        self.children[id] = Some(command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", program.display())));
     }
 
     /// `kill -9` and reap.
@@ -238,6 +259,21 @@ impl Replicas {
         )
     }
 
+    /// Every certificate replica `id` lists, page by page.
+    pub fn certificates(&self, id: usize) -> Option<Vec<CertificateInfo>> {
+        let mut all = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let from = after.map_or(String::new(), |a| format!("&after={a}"));
+            let page: CertificateList = self.get_json(id, &format!("/v1/certificates?limit=1000{from}"))?;
+            all.extend(page.certificates);
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Some(all),
+            }
+        }
+    }
+
     /// The log's leaves `0..size` at replica `id` (base64, as served).
     pub fn leaves(&self, id: usize, size: u64) -> Option<Vec<String>> {
         let mut leaves = Vec::with_capacity(size as usize);
@@ -274,6 +310,37 @@ impl Replicas {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Waits until each of `ids` has applied at least `size` entries (a load may keep running, so
+    /// their logs need not be equal at any one moment); returns the largest size seen.
+    pub fn wait_applied(&self, ids: &[usize], size: u64, timeout: Duration) -> u64 {
+        let started = Instant::now();
+        loop {
+            let sizes: Vec<Option<u64>> = ids.iter().map(|id| self.health(*id).map(|h| h.log_size)).collect();
+            if sizes.iter().all(|s| s.is_some_and(|s| s >= size)) {
+                return sizes.iter().flatten().copied().max().unwrap_or(0);
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "replicas {ids:?} did not all reach {size} entries within {timeout:?}: {sizes:?}\n{}",
+                self.logs(30)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops `load`, then waits until every request it got accepted has settled at every replica
+    /// of `ids` and their logs are one; prints the totals after `what`.
+    pub fn settle_and_converge(&self, load: Load, ids: &[usize], what: &str) -> Settled {
+        let accepted = load.stop(self);
+        let (issued, refused) = self.wait_all_settled(&accepted, ids, settle_time(accepted.len(), 120));
+        let size = self.wait_converged(ids, accepted.len() as u64, Duration::from_secs(90));
+        eprintln!(
+            "{what}: {} accepted, {issued} issued and {refused} refused with a reason at replicas {ids:?}; one log of {size} entries",
+            accepted.len()
+        );
+        Settled { accepted, issued, refused, size }
     }
 
     /// Each replica's applied log size (`None` when it does not answer).
@@ -406,6 +473,16 @@ impl Replicas {
     }
 }
 
+/// What [`Replicas::settle_and_converge`] found.
+#[derive(Debug)]
+pub struct Settled {
+    pub accepted: Vec<Accepted>,
+    pub issued: usize,
+    pub refused: usize,
+    /// The size of the one log the replicas converged to.
+    pub size: u64,
+}
+
 /// A request some replica accepted (answered 200 or 202 with its id).
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -432,10 +509,17 @@ pub struct Load {
 impl Load {
     /// `workers` concurrent submitters, each pausing up to `pause` between requests.
     pub fn start(replicas: &Replicas, workers: usize, pause: Duration, seed: u64) -> Load {
+        let every: Vec<usize> = (0..replicas.n).collect();
+        Load::start_on(replicas, &every, workers, pause, seed)
+    }
+
+    /// Like [`Load::start`], sending only to `targets` from the first request on (e.g. only the
+    /// honest replicas: what a Byzantine replica accepts it may drop).
+    pub fn start_on(replicas: &Replicas, targets: &[usize], workers: usize, pause: Duration, seed: u64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let attempts = Arc::new(AtomicU64::new(0));
-        let targets = Arc::new(Mutex::new((0..replicas.n).collect::<Vec<_>>()));
+        let targets = Arc::new(Mutex::new(targets.to_vec()));
         let tasks = (0..workers)
             .map(|worker| {
                 let (stop, accepted, attempts, targets) =

@@ -32,6 +32,18 @@ pub enum Mode {
     Faulty { delay: Duration, jitter: Duration, loss: f64, stall: Duration, reset: f64 },
 }
 
+impl Mode {
+    /// The campaign's lossy link: every chunk 20 ms late plus up to 40 ms of jitter, a 5 % chance
+    /// of a 300 ms stall (a lost segment's retransmission), a 0.2 % chance of a reset.
+    pub const LOSSY: Mode = Mode::Faulty {
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(40),
+        loss: 0.05,
+        stall: Duration::from_millis(300),
+        reset: 0.002,
+    };
+}
+
 struct State {
     mode: Mode,
     /// Bumped on every cut: connections of an older generation close.
@@ -157,6 +169,20 @@ async fn pump(
                     return;
                 }
             }
+        }
+    }
+}
+
+/// The key of the link between `i` and `j` in [`proxy_every_link`]'s map.
+pub fn link(i: usize, j: usize) -> (usize, usize) {
+    (i.min(j), i.max(j))
+}
+
+/// Cuts (`up = false`) or heals every link between `id` and the other replicas.
+pub fn isolate(proxies: &std::collections::BTreeMap<(usize, usize), Proxy>, id: usize, up: bool) {
+    for ((i, j), proxy) in proxies {
+        if *i == id || *j == id {
+            proxy.set(if up { Mode::Up } else { Mode::Cut });
         }
     }
 }

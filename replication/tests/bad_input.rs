@@ -104,8 +104,8 @@ fn far_future_atomic_broadcast_messages_are_bounded_per_peer() {
     for i in 0..20_000u64 {
         let batch = SignedBatch { signer: 1, round: 1_000 + i, clock: 0, requests: Vec::new(), signature: Vec::new() };
         let _ = abc.handle_message(1, AbcMessage::Batch(batch), &mut rng);
-        let _ =
-            abc.handle_message(1, AbcMessage::Mvba { round: 50_000 + i, message: MvbaMessage::Committed }, &mut rng);
+        let committed = MvbaMessage::Committed { proposals: Vec::new() };
+        let _ = abc.handle_message(1, AbcMessage::Mvba { round: 50_000 + i, message: committed }, &mut rng);
     }
     assert!(abc.future_buffered() <= config.future_buffer_per_peer);
     assert!(abc.instances_held() as u64 <= config.future_rounds + 1 + config.keep_rounds);

@@ -296,13 +296,20 @@ mod tests {
         assert!(matches!(wal.append(&vec![0; MAX_RECORD_BYTES + 1]), Err(WalError::TooLarge(_))));
     }
 
-    #[test]
-    fn a_full_disk_loses_no_record_and_duplicates_none_once_space_is_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
+    /// A new log in `dir` whose segment is written through a file the returned faults control
+    /// (no limit, fsync working, until the test says otherwise).
+    fn wal_on_faulty_file(dir: &Path) -> (Wal, std::sync::Arc<Faults>) {
+        let (mut wal, _) = Wal::open(dir, 0).unwrap();
         let file = OpenOptions::new().read(true).write(true).open(&wal.segment_path).unwrap();
         let faults = Faults::new(u64::MAX);
         wal.segment = AppendFile::new(Box::new(FaultyFile { file, faults: faults.clone() }), 0);
+        (wal, faults)
+    }
+
+    #[test]
+    fn a_full_disk_loses_no_record_and_duplicates_none_once_space_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, faults) = wal_on_faulty_file(dir.path());
         let all = records(6);
         for r in &all[..2] {
             wal.append(r).unwrap();
@@ -333,11 +340,8 @@ mod tests {
     #[test]
     fn a_failed_fsync_is_not_retryable() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
-        let file = OpenOptions::new().read(true).write(true).open(&wal.segment_path).unwrap();
-        let faults = Faults::new(u64::MAX);
+        let (mut wal, faults) = wal_on_faulty_file(dir.path());
         faults.fail_sync.store(true, std::sync::atomic::Ordering::SeqCst);
-        wal.segment = AppendFile::new(Box::new(FaultyFile { file, faults }), 0);
         wal.append(b"one").unwrap();
         let error = wal.sync().unwrap_err();
         assert!(matches!(error, WalError::Sync { .. }) && !error.retryable(), "{error}");

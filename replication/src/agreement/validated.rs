@@ -546,7 +546,9 @@ impl ValidatedAgreement {
     /// Counts `from` as committed if it names `n-t` distinct proposals with valid proofs, and
     /// keeps those proofs; anything less is its fault.
     fn handle_committed(&mut self, from: PartyId, proposals: Vec<(PartyId, DigestProof)>, step: &mut MvbaStep) {
-        if self.committed.contains(&from) {
+        // After the output commitments serve nothing (a delivered round's agreement still gets
+        // slow peers' messages): no proof is checked for them.
+        if self.committed.contains(&from) || self.output.is_some() {
             return;
         }
         let n = self.info.n();

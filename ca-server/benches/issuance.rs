@@ -18,7 +18,7 @@
 //!
 //! Per configuration:
 //! 1. a dealer ceremony (t = (n - 1) / 3, every replica on 127.0.0.1) and n replica processes;
-//! 2. the RSA share's CPU time in this process (median of 50) and the §8 ceiling
+//! 2. the RSA share's CPU time in this process (median of 50 before the runs and 50 after) and the §8 ceiling
 //!    `cores / (n x share time)`;
 //! 3. a warm-up (one certificate per replica), then low load (one client, a pause before each
 //!    request) and saturation (`C` closed-loop clients): throughput of verified certificates,
@@ -370,8 +370,12 @@ impl Baseline {
 
 struct Measured {
     config: Config,
-    /// CPU time of one signature share (median of 50), and its wall time.
+    /// CPU time of one signature share (median of the samples before and after the runs), and
+    /// its wall time.
     share_time: Duration,
+    /// The CPU-time medians before and after the runs alone: how far the machine drifted.
+    share_before: Duration,
+    share_after: Duration,
     share_wall: Duration,
     ceiling: f64,
     low: Report,
@@ -412,28 +416,16 @@ fn measure_cluster(
     runtime.block_on(wait_healthy(&client))?;
     eprintln!("{}: replicas healthy", config.label());
 
-    // The share time and the ceiling, while the cluster is idle.
+    // The share time, while the cluster is idle: before the runs and again after them, because
+    // this machine's speed drifts over minutes (a share took 2.0 ms in one run and 3.0 ms an
+    // hour later), and the ceiling must describe the machine the runs had.
     let replica = CaConfig::load(&cluster.ca.join("replica-0/replica.toml"), cluster.dir.join("unused.sqlite"))?;
-    let message = [0x5a_u8; 32];
-    for _ in 0..5 {
-        std::hint::black_box(replica.rsa_share.sign(&replica.cluster.rsa, &message));
-    }
-    // CPU time, not wall time: the ceiling is a CPU budget, and on a shared machine preemption
-    // would inflate a wall-clock figure (it did, by 2x, in a quick run at load average 10).
-    let (cpu, wall): (Vec<Duration>, Vec<Duration>) = (0..50)
-        .map(|_| {
-            let (cpu_start, start) = (thread_cpu_time(), Instant::now());
-            std::hint::black_box(replica.rsa_share.sign(&replica.cluster.rsa, &message));
-            (thread_cpu_time().saturating_sub(cpu_start), start.elapsed())
-        })
-        .unzip();
-    let (share_time, share_wall) = (median(cpu), median(wall));
-    let ceiling = cores() as f64 / (config.n as f64 * share_time.as_secs_f64());
+    let (mut cpu, mut wall) = share_samples(&replica);
     eprintln!(
-        "{}: share {:.2} ms CPU, {:.2} ms wall (medians of 50), ceiling {ceiling:.0} certificates/s",
+        "{}: share {:.2} ms CPU, {:.2} ms wall before the runs (medians of {SHARE_SAMPLES})",
         config.label(),
-        ms(share_time),
-        ms(share_wall)
+        ms(median(cpu.clone())),
+        ms(median(wall.clone()))
     );
 
     let run = |clients: usize, requests: usize, think_time: Duration| -> Result<Report> {
@@ -464,7 +456,39 @@ fn measure_cluster(
         }
         saturation.push(report);
     }
-    Ok(Measured { config, share_time, share_wall, ceiling, low, saturation })
+    let (cpu_after, wall_after) = share_samples(&replica);
+    let (before, after) = (median(cpu.clone()), median(cpu_after.clone()));
+    cpu.extend(cpu_after);
+    wall.extend(wall_after);
+    let (share_time, share_wall) = (median(cpu), median(wall));
+    let ceiling = cores() as f64 / (config.n as f64 * share_time.as_secs_f64());
+    eprintln!(
+        "{}: share {:.2} ms CPU after the runs; {:.2} ms CPU over both (ceiling {ceiling:.0} certificates/s)",
+        config.label(),
+        ms(after),
+        ms(share_time)
+    );
+    Ok(Measured { config, share_time, share_before: before, share_after: after, share_wall, ceiling, low, saturation })
+}
+
+/// Signature shares timed per measurement.
+const SHARE_SAMPLES: usize = 50;
+
+/// The CPU and wall time of [`SHARE_SAMPLES`] signature shares with `replica`'s key share.
+fn share_samples(replica: &CaConfig) -> (Vec<Duration>, Vec<Duration>) {
+    let message = [0x5a_u8; 32];
+    for _ in 0..5 {
+        std::hint::black_box(replica.rsa_share.sign(&replica.cluster.rsa, &message));
+    }
+    // CPU time, not wall time: the ceiling is a CPU budget, and on a shared machine preemption
+    // would inflate a wall-clock figure (it did, by 2x, in a quick run at load average 10).
+    (0..SHARE_SAMPLES)
+        .map(|_| {
+            let (cpu_start, start) = (thread_cpu_time(), Instant::now());
+            std::hint::black_box(replica.rsa_share.sign(&replica.cluster.rsa, &message));
+            (thread_cpu_time().saturating_sub(cpu_start), start.elapsed())
+        })
+        .unzip()
 }
 
 // ---------------------------------------------------------------- the report
@@ -511,7 +535,7 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
     );
     let _ = writeln!(
         out,
-        "| Ceiling (DESIGN.md §8) | {} cores / (n x share time), the share's CPU time measured here with replica 0's key share (median of 50) |",
+        "| Ceiling (DESIGN.md §8) | {} cores / (n x share time), the share's CPU time measured here with replica 0's key share (median of 50 before and 50 after the runs) |",
         cores()
     );
     for b in baselines {
@@ -570,7 +594,16 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
         "\nShare times: {}.",
         measured
             .iter()
-            .map(|m| format!("{}: {:.2} ms CPU ({:.2} ms wall)", m.config.label(), ms(m.share_time), ms(m.share_wall)))
+            .map(|m| {
+                format!(
+                    "{}: {:.2} ms CPU ({:.2} ms wall; {:.2} ms CPU before the runs, {:.2} after)",
+                    m.config.label(),
+                    ms(m.share_time),
+                    ms(m.share_wall),
+                    ms(m.share_before),
+                    ms(m.share_after)
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     );

@@ -1,5 +1,6 @@
 //! Shoup threshold RSA costs at production sizes (n = 4, t = 1), against a single-key RSA
-//! signature with the `rsa` crate as the baseline.
+//! signature with the `rsa` crate as the baseline; and combining at n = 10 (t = 3), whose cost
+//! grows with `t` (`rsa_n10`).
 
 use std::hint::black_box;
 
@@ -57,5 +58,17 @@ fn dealing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, threshold_rsa, dealing);
+/// Combining `t + 1 = 4` shares at n = 10: every replica combines every certificate, so this is
+/// part of how the cost per certificate grows with n.
+fn combine_n10(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rsa_n10");
+    let dealing = deal(2048, 10, 3, &mut ChaCha20Rng::seed_from_u64(10), &mut |_| {}).expect("deal");
+    let shares: Vec<SignatureShare> = dealing.shares[..4].iter().map(|s| s.sign(&dealing.public, MSG)).collect();
+    group.bench_function(BenchmarkId::new("combine_t_plus_1", 2048), |b| {
+        b.iter(|| dealing.public.combine(black_box(MSG), &shares).expect("combines"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, threshold_rsa, dealing, combine_n10);
 criterion_main!(benches);

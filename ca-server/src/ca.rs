@@ -264,7 +264,7 @@ struct Inner {
     signed: Notify,
     /// Held while computing own shares, so two callers never compute the same ones.
     own_shares: Mutex<()>,
-    /// Objects lacking this replica's own share, as last counted ([`Ca::watch_own_backlog`]).
+    /// [`Signer::pace_backlog`] as last counted ([`Ca::watch_own_backlog`]).
     own_backlog: watch::Sender<usize>,
     /// Signatures combined but not stored yet (the database failed): stored again by `tick`.
     unstored: Mutex<Vec<(Hash, Pending, Vec<u8>)>>,
@@ -667,14 +667,15 @@ impl Ca {
         self.inner.sign_work.notified().await;
     }
 
-    /// The number of objects lacking this replica's own share, updated as they are registered
-    /// and as shares are computed: how far this replica's signing is behind its ordering.
+    /// [`Signer::pace_backlog`] (mostly the objects lacking this replica's own share), updated as
+    /// objects are registered, shares computed and signatures stored: how far this replica's
+    /// signing is behind its ordering.
     pub fn watch_own_backlog(&self) -> watch::Receiver<usize> {
         self.inner.own_backlog.subscribe()
     }
 
     async fn publish_own_backlog(&self) {
-        let backlog = self.inner.signer.lock().await.own_backlog();
+        let backlog = self.inner.signer.lock().await.pace_backlog();
         self.inner.own_backlog.send_replace(backlog);
     }
 
@@ -687,7 +688,7 @@ impl Ca {
         loop {
             let (missing, backlog) = {
                 let signer = self.inner.signer.lock().await;
-                (signer.missing_own(chunk), signer.own_backlog())
+                (signer.missing_own(chunk), signer.pace_backlog())
             };
             self.inner.own_backlog.send_replace(backlog);
             if missing.is_empty() {
@@ -867,6 +868,8 @@ impl Ca {
             }
         }
         self.inner.signed.notify_waiters();
+        // Fewer unsigned objects: the pace may release the ordering.
+        self.publish_own_backlog().await;
         Ok(())
     }
 

@@ -40,6 +40,9 @@ pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 /// Shares for objects this replica does not know yet (a peer is ahead) are kept, up to this
 /// many; beyond, the oldest are dropped (the periodic requests recover them).
 pub const MAX_EARLY_SHARES: usize = 16_384;
+/// Unsigned objects that count as one object lacking this replica's share in
+/// [`Signer::pace_backlog`].
+const UNSIGNED_PER_BACKLOG: usize = 16;
 /// Objects signed recently, remembered so that late shares for them are ignored cheaply.
 const RECENTLY_SIGNED: usize = 16_384;
 /// Recently signed objects whose late shares are spot-checked (see [`Signer::spot_check`]).
@@ -585,6 +588,16 @@ impl Signer {
         self.pending.values().filter(|p| !p.shares.contains_key(&self.me)).count()
     }
 
+    /// How far signing is behind ordering, for the ordering pace ([`crate::server::pace`]): the
+    /// objects lacking this replica's own share, plus one per [`UNSIGNED_PER_BACKLOG`] objects
+    /// still unsigned for any reason. The second part matters at larger n: there a replica's
+    /// own shares keep up while objects wait for the others' shares, and rounds of a few
+    /// requests each kept starting (28 requests per round at n = 10 with 256 clients, against
+    /// 83 with this count, and throughput 27 against 36 certificates/s).
+    pub fn pace_backlog(&self) -> usize {
+        self.own_backlog() + self.pending.len() / UNSIGNED_PER_BACKLOG
+    }
+
     /// Up to `limit` objects this replica has not contributed its share to yet (or only a
     /// share without the proof now asked for), oldest first: `(hash, message, with_proof)`.
     pub fn missing_own(&self, limit: usize) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
@@ -739,6 +752,23 @@ mod tests {
             first.insert(job.shares[0].id);
         }
         assert_eq!(first.len(), 4, "a bad share from any party is eventually tried and caught");
+    }
+
+    #[test]
+    fn the_pace_backlog_counts_missing_own_shares_and_one_per_sixteen_unsigned_objects() {
+        let mut s = Signer::new(0, 4, 1, 4);
+        for object in 0..32u8 {
+            s.add_object([object; 32], ObjectKind::Certificate, 0, Arc::new(vec![object]), Instant::now());
+        }
+        assert_eq!(s.pace_backlog(), 32 + 2, "no own share yet");
+        for object in 0..32u8 {
+            s.receive(0, [object; 32], share(0, 1));
+        }
+        assert_eq!(s.pace_backlog(), 2, "own shares done; 32 objects still unsigned");
+        for object in 0..17u8 {
+            assert!(s.finished(&[object; 32], &[], &[]).is_some());
+        }
+        assert_eq!(s.pace_backlog(), 0);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Ordering pace: holds this replica's ordering while its own signature shares are behind.
+//! Ordering pace: holds this replica's ordering while its signing is behind
+//! ([`crate::signing::Signer::pace_backlog`]: its own shares, and objects still unsigned).
 //!
 //! Ordering runs ahead of signing under load: each agreement round costs a fixed amount of
 //! CPU (threshold signatures, pairings, a group fsync) and, left alone, rounds follow each other
@@ -12,7 +13,8 @@ use replication::runtime::Runtime;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Hold once this many objects lack this replica's share.
+/// Hold once the backlog is this large (objects lacking this replica's share, or 16 unsigned
+/// objects for each).
 pub const HOLD_AT: usize = 8;
 /// Release once at most this many do.
 pub const RELEASE_AT: usize = 2;

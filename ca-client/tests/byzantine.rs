@@ -520,22 +520,22 @@ fn a_byzantine_replica_over_links_with_delay_loss_and_resets_loses_no_accepted_r
 
 #[test]
 fn a_byzantine_replica_and_an_isolated_honest_one_in_seven_lose_no_accepted_request_and_the_isolated_one_catches_up() {
-    if !full_campaign() {
-        eprintln!("runs in the full campaign only (ITCA_CAMPAIGN=full)");
-        return;
-    }
-    for (kind, seed) in kinds_with_seeds("Byzantine + isolation, n = 7", kinds()) {
-        run_with_network_fault(7, 2, &kind, NetworkFault::Isolated, seed);
-    }
+    byzantine_with_an_isolated_honest_replica(7, 2);
 }
 
 #[test]
 fn a_byzantine_replica_and_an_isolated_honest_one_in_four_never_diverge_and_resume_when_reconnected() {
+    byzantine_with_an_isolated_honest_replica(4, 1);
+}
+
+/// Every kind of Byzantine replica beside an isolated honest one, at `n` replicas (full
+/// campaign only).
+fn byzantine_with_an_isolated_honest_replica(n: usize, t: usize) {
     if !full_campaign() {
         eprintln!("runs in the full campaign only (ITCA_CAMPAIGN=full)");
         return;
     }
-    for (kind, seed) in kinds_with_seeds("Byzantine + isolation, n = 4", kinds()) {
-        run_with_network_fault(4, 1, &kind, NetworkFault::Isolated, seed);
+    for (kind, seed) in kinds_with_seeds(&format!("Byzantine + isolation, n = {n}"), kinds()) {
+        run_with_network_fault(n, t, &kind, NetworkFault::Isolated, seed);
     }
 }

@@ -264,8 +264,8 @@ struct Inner {
     signed: Notify,
     /// Held while computing own shares, so two callers never compute the same ones.
     own_shares: Mutex<()>,
-    /// [`Signer::pace_backlog`] as last counted ([`Ca::watch_own_backlog`]).
-    own_backlog: watch::Sender<usize>,
+    /// [`Signer::pace_backlog`] as last counted ([`Ca::watch_pace_backlog`]).
+    pace_backlog: watch::Sender<usize>,
     /// Signatures combined but not stored yet (the database failed): stored again by `tick`.
     unstored: Mutex<Vec<(Hash, Pending, Vec<u8>)>>,
     waiters: Waiters,
@@ -379,7 +379,7 @@ impl Ca {
             sign_work: Notify::new(),
             signed: Notify::new(),
             own_shares: Mutex::new(()),
-            own_backlog: watch::Sender::new(0),
+            pace_backlog: watch::Sender::new(0),
             unstored: Mutex::new(Vec::new()),
             waiters: Waiters::default(),
             poisoned: AtomicBool::new(false),
@@ -655,7 +655,7 @@ impl Ca {
                 let _ = signer.add_object(object.hash, object.kind, object.reference, message, now);
             }
         }
-        self.publish_own_backlog().await;
+        self.publish_pace_backlog().await;
         self.inner.sign_work.notify_one();
         // Early shares may already complete a signature with this replica's own.
         self.run_combines().await
@@ -670,13 +670,13 @@ impl Ca {
     /// [`Signer::pace_backlog`] (mostly the objects lacking this replica's own share), updated as
     /// objects are registered, shares computed and signatures stored: how far this replica's
     /// signing is behind its ordering.
-    pub fn watch_own_backlog(&self) -> watch::Receiver<usize> {
-        self.inner.own_backlog.subscribe()
+    pub fn watch_pace_backlog(&self) -> watch::Receiver<usize> {
+        self.inner.pace_backlog.subscribe()
     }
 
-    async fn publish_own_backlog(&self) {
+    async fn publish_pace_backlog(&self) {
         let backlog = self.inner.signer.lock().await.pace_backlog();
-        self.inner.own_backlog.send_replace(backlog);
+        self.inner.pace_backlog.send_replace(backlog);
     }
 
     /// Computes and sends this replica's shares for every object still lacking them, oldest
@@ -690,7 +690,7 @@ impl Ca {
                 let signer = self.inner.signer.lock().await;
                 (signer.missing_own(chunk), signer.pace_backlog())
             };
-            self.inner.own_backlog.send_replace(backlog);
+            self.inner.pace_backlog.send_replace(backlog);
             if missing.is_empty() {
                 return Ok(());
             }
@@ -869,7 +869,7 @@ impl Ca {
         }
         self.inner.signed.notify_waiters();
         // Fewer unsigned objects: the pace may release the ordering.
-        self.publish_own_backlog().await;
+        self.publish_pace_backlog().await;
         Ok(())
     }
 

@@ -244,7 +244,7 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
             }
         })
     };
-    let pace = tokio::spawn(pace::follow(runtime.clone(), ca.watch_own_backlog()));
+    let pace = tokio::spawn(pace::follow(runtime.clone(), ca.watch_pace_backlog()));
     let ticker = {
         let ca = ca.clone();
         tokio::spawn(async move {

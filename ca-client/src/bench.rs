@@ -140,6 +140,8 @@ pub struct MetricsSample {
     /// Rounds of the atomic broadcast delivered, and the requests they carried.
     pub rounds_delivered: Option<f64>,
     pub requests_delivered: Option<f64>,
+    /// RSA signature shares this replica computed.
+    pub shares_computed: Option<f64>,
 }
 
 impl MetricsSample {
@@ -153,6 +155,7 @@ impl MetricsSample {
             messages_sent: metric_sum(text, "replication_messages_sent_total"),
             rounds_delivered: metric_sum(text, "replication_rounds_delivered_total"),
             requests_delivered: metric_sum(text, "replication_requests_delivered_total"),
+            shares_computed: metric_sum(text, "itca_signature_shares_computed_total"),
         }
     }
 }
@@ -189,6 +192,8 @@ pub struct ReplicaUsage {
     /// Ordered requests per delivered round during the run (how far a round's fixed cost is
     /// shared).
     pub requests_per_round: Option<f64>,
+    /// RSA signature shares computed during the run.
+    pub shares_computed: Option<f64>,
     /// Why the metrics could not be read, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -211,6 +216,7 @@ impl ReplicaUsage {
             requests_per_round: delta(before.requests_delivered, after.requests_delivered)
                 .zip(delta(before.rounds_delivered, after.rounds_delivered))
                 .and_then(|(requests, rounds)| (rounds > 0.0).then(|| requests / rounds)),
+            shares_computed: delta(before.shares_computed, after.shares_computed),
             error: None,
         }
     }
@@ -252,6 +258,9 @@ pub struct Report {
     pub link_messages_per_certificate: Option<f64>,
     /// Replica CPU (all replicas) per issued certificate, in ms.
     pub cpu_ms_per_certificate: Option<f64>,
+    /// RSA signature shares all replicas computed per issued certificate (tree heads and CRLs
+    /// included: they are signed too).
+    pub shares_per_certificate: Option<f64>,
     /// The first few distinct reasons for refusals and failures, with how often each came.
     pub problems: Vec<(String, usize)>,
     /// Every issued certificate's latency, in completion order (for plots; not in the JSON).
@@ -294,10 +303,11 @@ impl Report {
             l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.mean_ms, l.samples
         ));
         line(format!(
-            "between replicas per certificate: {} bytes, {} messages; replica CPU per certificate: {}",
+            "between replicas per certificate: {} bytes, {} messages; replica CPU per certificate: {}; RSA shares per certificate: {}",
             self.link_bytes_per_certificate.map_or("-".to_string(), |v| format!("{v:.0}")),
             show(self.link_messages_per_certificate, 1.0, ""),
-            show(self.cpu_ms_per_certificate, 1.0, " ms")
+            show(self.cpu_ms_per_certificate, 1.0, " ms"),
+            self.shares_per_certificate.map_or("-".to_string(), |v| format!("{v:.2}"))
         ));
         line(format!(
             "settled: {} after {:.1} s",
@@ -450,6 +460,7 @@ pub async fn run<T: Transport>(
         link_bytes_per_certificate: per_certificate(total(|r| r.bytes_sent)),
         link_messages_per_certificate: per_certificate(total(|r| r.messages_sent)),
         cpu_ms_per_certificate: per_certificate(total(|r| r.cpu_seconds)).map(|s| 1000.0 * s),
+        shares_per_certificate: per_certificate(total(|r| r.shares_computed)),
         replicas,
         problems,
         latencies,
@@ -683,6 +694,7 @@ mod tests {
                     replication_messages_sent_total{peer=\"1\"} 7\n\
                     process_cpu_seconds_total 12.5\n\
                     process_resident_memory_bytes 4096\n\
+                    itca_signature_shares_computed_total 31\n\
                     # EOF\n";
         let sample = MetricsSample::parse(text);
         assert_eq!(sample.bytes_sent, Some(1500.0));
@@ -690,6 +702,7 @@ mod tests {
         assert_eq!(sample.cpu_seconds, Some(12.5));
         assert_eq!(sample.resident_bytes, Some(4096));
         assert_eq!(sample.max_resident_bytes, None);
+        assert_eq!(sample.shares_computed, Some(31.0));
     }
 
     #[test]
@@ -702,6 +715,7 @@ mod tests {
             messages_sent: Some(3.0),
             rounds_delivered: Some(5.0),
             requests_delivered: Some(40.0),
+            shares_computed: Some(8.0),
         };
         let after = MetricsSample {
             cpu_seconds: Some(3.5),
@@ -711,6 +725,7 @@ mod tests {
             messages_sent: Some(13.0),
             rounds_delivered: Some(9.0),
             requests_delivered: Some(140.0),
+            shares_computed: Some(60.0),
         };
         let usage = ReplicaUsage::between(2, &Ok(before), &Ok(after));
         assert_eq!(usage.cpu_seconds, Some(2.5));
@@ -719,6 +734,7 @@ mod tests {
         assert_eq!(usage.bytes_sent, Some(1000.0));
         assert_eq!(usage.messages_sent, Some(10.0));
         assert_eq!(usage.requests_per_round, Some(25.0));
+        assert_eq!(usage.shares_computed, Some(52.0));
         let broken = ReplicaUsage::between(2, &Ok(before), &Err("down".into()));
         assert_eq!(broken.error.as_deref(), Some("down"));
         assert_eq!(broken.cpu_seconds, None);

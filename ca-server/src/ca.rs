@@ -193,6 +193,10 @@ pub struct CaMetrics {
     pub pending_signatures: usize,
     /// Signatures combined or received since start.
     pub signatures_completed: u64,
+    /// This replica's own signature shares computed since start.
+    pub shares_computed: u64,
+    /// Of those, shares it would not have computed if every replica were live and honest.
+    pub shares_beyond_rotation: u64,
     /// By party id.
     pub faults: Vec<PartyFaults>,
 }
@@ -675,12 +679,12 @@ impl Ca {
     }
 
     async fn publish_pace_backlog(&self) {
-        let backlog = self.inner.signer.lock().await.pace_backlog();
+        let backlog = self.inner.signer.lock().await.pace_backlog(Instant::now());
         self.inner.pace_backlog.send_replace(backlog);
     }
 
-    /// Computes and sends this replica's shares for every object still lacking them, oldest
-    /// first and a few at a time (so the first shares leave before the last are computed), and
+    /// Computes and sends this replica's shares for every object it owes one on
+    /// ([`Signer::designated`]), oldest first and a few at a time (so the first shares leave before the last are computed), and
     /// combines what can be. Objects a peer's shares completed meanwhile are skipped.
     pub async fn sign_pending(&self) -> Result<(), CaError> {
         let _computing = self.inner.own_shares.lock().await;
@@ -688,7 +692,8 @@ impl Ca {
         loop {
             let (missing, backlog) = {
                 let signer = self.inner.signer.lock().await;
-                (signer.missing_own(chunk), signer.pace_backlog())
+                let now = Instant::now();
+                (signer.missing_own(chunk, now), signer.pace_backlog(now))
             };
             self.inner.pace_backlog.send_replace(backlog);
             if missing.is_empty() {
@@ -818,8 +823,11 @@ impl Ca {
                         }
                     }
                 }
-                own_with_proof =
-                    signer.missing_own(usize::MAX).into_iter().filter(|(_, _, proof)| *proof).collect::<Vec<_>>();
+                own_with_proof = signer
+                    .missing_own(usize::MAX, Instant::now())
+                    .into_iter()
+                    .filter(|(_, _, proof)| *proof)
+                    .collect::<Vec<_>>();
             }
             self.store_signatures(finished).await?;
             self.spot_check(checks).await?;
@@ -893,6 +901,7 @@ impl Ca {
                 {
                     let mut signer = self.inner.signer.lock().await;
                     let now = Instant::now();
+                    signer.heard_from(from, now);
                     for HashedShare { hash, share } in shares {
                         if signer.receive(from, hash, share.clone()) == Received::Late
                             && let Some(check) = signer.spot_check(from, &hash, share, now)
@@ -941,12 +950,21 @@ impl Ca {
         let mut elsewhere = Vec::new();
         {
             let signer = self.inner.signer.lock().await;
+            let now = Instant::now();
             for hash in hashes {
                 match signer.get(&hash) {
                     Some(pending) => match signer.own_share(&hash) {
                         Some(share) if !with_proof || share.proof.is_some() => {
                             shares.push(HashedShare { hash, share: share.clone() })
                         }
+                        // Not now. A share this replica owes comes in its turn, sent to all
+                        // (computed out of turn, peers would take this replica for one that
+                        // skipped the older objects). One it does not owe waits until the
+                        // designated parties have had their time. The peer asks again.
+                        None if !with_proof
+                            && (signer.owes_share(&hash, pending, now)
+                                || now.saturating_duration_since(pending.registered)
+                                    < signing::ANSWER_ANY_REQUEST_AFTER) => {}
                         // Computed once (a proof replaces the plain share), so repeated requests
                         // cost nothing more.
                         _ => compute.push((hash, pending.message.clone(), with_proof)),
@@ -1011,6 +1029,12 @@ impl Ca {
             }
         }
         self.store_signatures(finished).await
+    }
+
+    /// The runtime's view of the links (`down[p]`: party `p`'s link is down): a designated
+    /// party that is down is passed over at once ([`Signer::designated`]).
+    pub async fn set_links_down(&self, down: &[bool]) {
+        self.inner.signer.lock().await.set_links_down(down);
     }
 
     /// Periodic work: computes own shares still missing (after a restart), asks the peers again
@@ -1214,6 +1238,8 @@ impl Ca {
             counts,
             pending_signatures: signer.pending().len(),
             signatures_completed: signer.signed_count(),
+            shares_computed: signer.own_shares_computed(),
+            shares_beyond_rotation: signer.own_shares_beyond_rotation(),
             faults: signer.faults().to_vec(),
         })
     }

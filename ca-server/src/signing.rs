@@ -2,8 +2,16 @@
 //! of each object still to be signed (a certificate's TBS, a CRL's TBS, a tree head).
 //!
 //! Protocol (best effort on the wire; every step may be repeated):
-//! 1. After applying a round, each replica computes its share on every new object (no proof:
-//!    a proof costs about 3.4 times the share) and sends [`SigningMessage::Shares`] to all.
+//! 1. After applying a round, the `t + 1` replicas designated for a new object (by its hash,
+//!    see [`Signer::designated`]) compute their share on it (no proof: a proof costs about 3.4
+//!    times the share) and send [`SigningMessage::Shares`] to all. `t + 1` shares are all a
+//!    combination needs, so the others save theirs: that is `n - t - 1` of the `n` RSA
+//!    exponentiations per object, the largest cost of issuing. A designated party whose share is
+//!    missing is passed over, and the next party in the rotation signs instead, on evidence that
+//!    it will not come: the party was caught cheating, its link is down, it already gave a share
+//!    on a later object (honest replicas compute theirs in order), or it has been silent for
+//!    [`SILENT_AFTER`]. Mere slowness is no evidence: passing over a live replica that is behind
+//!    costs a share, and at saturation those extra shares made everyone slower still.
 //! 2. A replica keeps the shares it receives; once `t + 1` parties not yet caught cheating have
 //!    given one, it combines them ([`threshold::rsa::ThresholdRsaPublic::combine`]), which checks the result with
 //!    one public exponentiation. Every replica thus stores the same signature (PKCS#1 v1.5 is
@@ -25,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use threshold::PartyId;
@@ -43,6 +51,16 @@ pub const MAX_EARLY_SHARES: usize = 16_384;
 /// Unsigned objects that count as one object lacking this replica's share in
 /// [`Signer::pace_backlog`].
 const UNSIGNED_PER_BACKLOG: usize = 16;
+/// A designated party that has sent no share for this long, while its share on an object
+/// registered at least this long ago is missing, is passed over for that object (step 1 above).
+/// The backstop for a replica that hangs with its link up, or withholds everything: a crashed
+/// one is passed over as soon as its link drops. At n = 10 under saturation, live replicas
+/// applied a round more than 500 ms after others often enough that a 500 ms limit made all ten
+/// sign most objects.
+pub const SILENT_AFTER: Duration = Duration::from_secs(3);
+/// A peer's request makes this replica compute a share it does not owe only once the object
+/// has waited this long here (before that, the designated parties are presumed to be coming).
+pub const ANSWER_ANY_REQUEST_AFTER: Duration = Duration::from_secs(6);
 /// Objects signed recently, remembered so that late shares for them are ignored cheaply.
 const RECENTLY_SIGNED: usize = 16_384;
 /// Recently signed objects whose late shares are spot-checked (see [`Signer::spot_check`]).
@@ -225,6 +243,8 @@ pub struct Pending {
     pub last_request: Instant,
     /// Registration order: own shares are computed oldest first.
     pub seq: u64,
+    /// When it was registered: designated parties have [`SILENT_AFTER`] from then.
+    pub registered: Instant,
 }
 
 /// A combination to run.
@@ -273,6 +293,17 @@ pub struct Signer {
     /// Per recently signed object: its message and `t` shares known to be valid.
     spot: VecDeque<(Hash, Arc<Vec<u8>>, Vec<SignatureShare>)>,
     last_spot_check: BTreeMap<PartyId, Instant>,
+    /// By party: when its last shares arrived (`None`: not since start).
+    heard: Vec<Option<Instant>>,
+    /// By party: the latest registered object (by `seq`) it gave a share on.
+    latest: Vec<Option<u64>>,
+    /// By party: whether its link is down (as the runtime last said).
+    down: Vec<bool>,
+    /// Own shares computed since start (a share redone with a proof counts again).
+    own_computed: u64,
+    /// Of those, on objects this replica is not in the rotation's first `t + 1` of: shares
+    /// another party's silence, a fault or a request cost.
+    own_beyond_rotation: u64,
 }
 
 impl Signer {
@@ -293,6 +324,11 @@ impl Signer {
             next_seq: 0,
             spot: VecDeque::new(),
             last_spot_check: BTreeMap::new(),
+            heard: vec![None; parties],
+            latest: vec![None; parties],
+            down: vec![false; parties],
+            own_computed: 0,
+            own_beyond_rotation: 0,
         }
     }
 
@@ -311,6 +347,65 @@ impl Signer {
     /// Signatures combined (or received) since start.
     pub fn signed_count(&self) -> u64 {
         self.signed
+    }
+
+    /// This replica's own shares computed since start.
+    pub fn own_shares_computed(&self) -> u64 {
+        self.own_computed
+    }
+
+    /// Of [`Signer::own_shares_computed`], those on objects this replica would not sign if every
+    /// party were live and honest.
+    pub fn own_shares_beyond_rotation(&self) -> u64 {
+        self.own_beyond_rotation
+    }
+
+    /// The parties in the order they take turns on `hash`.
+    fn rotation(&self, hash: &Hash) -> impl Iterator<Item = PartyId> + use<> {
+        let start = usize::from(u16::from_be_bytes([hash[30], hash[31]])) % self.parties;
+        let parties = self.parties;
+        (0..parties).map(move |step| (start + step) % parties)
+    }
+
+    /// Shares from `from` arrived now: it is not silent (see [`SILENT_AFTER`]).
+    pub fn heard_from(&mut self, from: PartyId, now: Instant) {
+        if let Some(heard) = self.heard.get_mut(from) {
+            *heard = Some(now);
+        }
+    }
+
+    /// The runtime's view of the links: `down[p]` is whether party `p`'s is down.
+    pub fn set_links_down(&mut self, down: &[bool]) {
+        for (party, is_down) in down.iter().enumerate().take(self.parties) {
+            self.down[party] = *is_down && party != self.me;
+        }
+    }
+
+    /// Whether this replica is one of the `t + 1` parties to sign the object `hash` now. The
+    /// parties take turns by object (a rotation starting at a party chosen by the hash, so each
+    /// signs about `(t + 1) / n` of the objects). A party whose share on this object is missing
+    /// is passed over, and the next one in the rotation takes its place, if it was caught
+    /// cheating, its link is down, it gave a share on an object registered after this one, or it
+    /// has sent no share for [`SILENT_AFTER`] since the object was registered. Replicas may
+    /// disagree on who is passed over (each judges by what it received): that costs an extra
+    /// share, or a wait until a replica that has the signature answers a request with it.
+    pub fn designated(&self, hash: &Hash, pending: &Pending, now: Instant) -> bool {
+        let passed_over = |party: PartyId| {
+            if party == self.me {
+                return false;
+            }
+            if self.faults[party].total() > 0 {
+                return true;
+            }
+            if pending.shares.contains_key(&party) {
+                return false;
+            }
+            let since = self.heard[party].map_or(pending.registered, |heard| heard.max(pending.registered));
+            self.down[party]
+                || self.latest[party].is_some_and(|latest| latest > pending.seq)
+                || now.saturating_duration_since(since) >= SILENT_AFTER
+        };
+        self.rotation(hash).filter(|party| !passed_over(*party)).take(self.threshold + 1).any(|party| party == self.me)
     }
 
     fn fault(&mut self, party: PartyId, record: impl FnOnce(&mut PartyFaults)) {
@@ -353,6 +448,7 @@ impl Signer {
                 failed_version: None,
                 last_request: now,
                 seq: self.next_seq,
+                registered: now,
             },
         );
         self.next_seq += 1;
@@ -413,6 +509,16 @@ impl Signer {
         }
         pending.shares.insert(from, share);
         pending.version += 1;
+        let seq = pending.seq;
+        if let Some(latest) = self.latest.get_mut(from) {
+            *latest = Some(latest.map_or(seq, |l| l.max(seq)));
+        }
+        if from == self.me {
+            self.own_computed += 1;
+            if !self.rotation(&hash).take(self.threshold + 1).any(|party| party == self.me) {
+                self.own_beyond_rotation += 1;
+            }
+        }
         Received::Stored
     }
 
@@ -583,9 +689,18 @@ impl Signer {
         (plain, proven)
     }
 
-    /// How many objects still lack this replica's own share.
-    pub fn own_backlog(&self) -> usize {
-        self.pending.values().filter(|p| !p.shares.contains_key(&self.me)).count()
+    /// Whether this replica owes a share on `hash` now: it is designated and has none yet, or
+    /// proofs were asked for and its share has none.
+    pub fn owes_share(&self, hash: &Hash, pending: &Pending, now: Instant) -> bool {
+        match pending.shares.get(&self.me) {
+            Some(share) => pending.proofs_requested && share.proof.is_none(),
+            None => pending.proofs_requested || self.designated(hash, pending, now),
+        }
+    }
+
+    /// How many objects still lack a share this replica owes ([`Signer::designated`]).
+    pub fn own_backlog(&self, now: Instant) -> usize {
+        self.pending.iter().filter(|(hash, pending)| self.owes_share(hash, pending, now)).count()
     }
 
     /// How far signing is behind ordering, for the ordering pace ([`crate::server::pace`]): the
@@ -594,25 +709,18 @@ impl Signer {
     /// own shares keep up while objects wait for the others' shares, and rounds of a few
     /// requests each kept starting (28 requests per round at n = 10 with 256 clients, against
     /// 83 with this count, and throughput 27 against 36 certificates/s).
-    pub fn pace_backlog(&self) -> usize {
-        self.own_backlog() + self.pending.len() / UNSIGNED_PER_BACKLOG
+    pub fn pace_backlog(&self, now: Instant) -> usize {
+        self.own_backlog(now) + self.pending.len() / UNSIGNED_PER_BACKLOG
     }
 
-    /// Up to `limit` objects this replica has not contributed its share to yet (or only a
-    /// share without the proof now asked for), oldest first: `(hash, message, with_proof)`.
-    pub fn missing_own(&self, limit: usize) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
+    /// Up to `limit` objects this replica owes its share on (or a share with the proof now asked
+    /// for), oldest first: `(hash, message, with_proof)`.
+    pub fn missing_own(&self, limit: usize, now: Instant) -> Vec<(Hash, Arc<Vec<u8>>, bool)> {
         let mut missing: Vec<(u64, Hash, Arc<Vec<u8>>, bool)> = self
             .pending
             .iter()
-            .filter_map(|(hash, pending)| {
-                let own = pending.shares.get(&self.me);
-                let with_proof = pending.proofs_requested;
-                let missing = match own {
-                    None => true,
-                    Some(share) => with_proof && share.proof.is_none(),
-                };
-                missing.then(|| (pending.seq, *hash, pending.message.clone(), with_proof))
-            })
+            .filter(|(hash, pending)| self.owes_share(hash, pending, now))
+            .map(|(hash, pending)| (pending.seq, *hash, pending.message.clone(), pending.proofs_requested))
             .collect();
         missing.sort_unstable_by_key(|(seq, ..)| *seq);
         missing.truncate(limit);
@@ -687,7 +795,7 @@ mod tests {
         assert!(newly);
         assert_eq!(forgotten, [1]);
         assert_eq!(s.faults()[1].invalid_shares, 1);
-        assert_eq!(s.missing_own(usize::MAX).len(), 1, "own share needs a proof now");
+        assert_eq!(s.missing_own(usize::MAX, Instant::now()).len(), 1, "own share needs a proof now");
         // Party 1 now goes last among trusted shares.
         s.add_object([2; 32], ObjectKind::Certificate, 1, Arc::new(b"n".to_vec()), Instant::now());
         for party in [1, 3, 0] {
@@ -755,20 +863,133 @@ mod tests {
     }
 
     #[test]
-    fn the_pace_backlog_counts_missing_own_shares_and_one_per_sixteen_unsigned_objects() {
+    fn the_pace_backlog_counts_owed_shares_and_one_per_sixteen_unsigned_objects() {
         let mut s = Signer::new(0, 4, 1, 4);
+        let now = Instant::now();
         for object in 0..32u8 {
-            s.add_object([object; 32], ObjectKind::Certificate, 0, Arc::new(vec![object]), Instant::now());
+            s.add_object([object; 32], ObjectKind::Certificate, 0, Arc::new(vec![object]), now);
         }
-        assert_eq!(s.pace_backlog(), 32 + 2, "no own share yet");
+        // The rotation of [b; 32] starts at party b % 4: party 0 signs those starting at 3 or 0.
+        assert_eq!(s.pace_backlog(now), 16 + 2, "designated for half, no share yet");
         for object in 0..32u8 {
             s.receive(0, [object; 32], share(0, 1));
         }
-        assert_eq!(s.pace_backlog(), 2, "own shares done; 32 objects still unsigned");
+        assert_eq!(s.pace_backlog(now), 2, "own shares done; 32 objects still unsigned");
         for object in 0..17u8 {
             assert!(s.finished(&[object; 32], &[], &[]).is_some());
         }
-        assert_eq!(s.pace_backlog(), 0);
+        assert_eq!(s.pace_backlog(now), 0);
+    }
+
+    /// An object whose rotation starts at `start` (of `parties`).
+    fn rotated(start: u16) -> Hash {
+        let mut hash = [0xaa; 32];
+        hash[30..].copy_from_slice(&start.to_be_bytes());
+        hash
+    }
+
+    #[test]
+    fn every_object_is_signed_by_t_plus_one_parties_and_each_party_signs_its_fair_part() {
+        for (n, t) in [(4, 1), (7, 2), (10, 3)] {
+            let now = Instant::now();
+            let mut signers: Vec<Signer> = (0..n).map(|me| Signer::new(me, n, t, 4)).collect();
+            let objects: Vec<Hash> = (0..1000u16).map(|i| rotated(i.wrapping_mul(7919))).collect();
+            let mut signed_by = vec![0usize; n];
+            for (seq, hash) in objects.iter().enumerate() {
+                for signer in &mut signers {
+                    signer.add_object(*hash, ObjectKind::Certificate, seq as u64, Arc::new(vec![]), now);
+                }
+                let designated: Vec<PartyId> = (0..n)
+                    .filter(|me| signers[*me].designated(hash, signers[*me].get(hash).expect("registered"), now))
+                    .collect();
+                assert_eq!(designated.len(), t + 1, "n = {n}, object {seq}: {designated:?}");
+                for party in designated {
+                    signed_by[party] += 1;
+                }
+            }
+            let fair = 1000 * (t + 1) / n;
+            for (party, count) in signed_by.iter().enumerate() {
+                assert!(count.abs_diff(fair) <= fair / 10, "n = {n}: party {party} signs {count}, fair {fair}");
+            }
+            assert_eq!(
+                signers[0].missing_own(usize::MAX, now).len(),
+                signed_by[0],
+                "it owes what it is designated for"
+            );
+        }
+    }
+
+    #[test]
+    fn a_designated_party_silent_for_silent_after_is_passed_over_by_the_next_in_the_rotation() {
+        let start = Instant::now();
+        let later = |ms: u64| start + Duration::from_millis(ms);
+        let silent = SILENT_AFTER.as_millis() as u64;
+        let hash = rotated(0);
+        let fresh = || {
+            let mut s = Signer::new(3, 4, 1, 4);
+            s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), start);
+            s
+        };
+        let owes = |s: &Signer, at: Instant| s.missing_own(usize::MAX, at).len() == 1;
+
+        let mut s = fresh();
+        assert!(!owes(&s, start), "parties 0 and 1 sign it");
+        assert!(!owes(&s, later(silent - 1)), "they have until SILENT_AFTER");
+        assert!(owes(&s, later(silent)), "both silent: parties 2 and 3 sign it");
+
+        s.heard_from(1, later(silent - 100));
+        s.heard_from(2, later(silent - 100));
+        assert!(!owes(&s, later(silent)), "1 and 2 sent shares 100 ms ago: only 0 is passed over, 1 and 2 sign");
+        assert!(owes(&s, later(2 * silent - 100)), "and then they fell silent too");
+
+        let mut s = fresh();
+        s.receive(0, hash, share(0, 1));
+        s.receive(1, hash, share(1, 2));
+        assert!(!owes(&s, later(10 * silent)), "their shares are in: silence afterwards does not matter");
+    }
+
+    #[test]
+    fn a_designated_party_whose_link_is_down_is_passed_over_at_once_and_taken_back_when_up() {
+        let hash = rotated(0);
+        let mut s = Signer::new(2, 4, 1, 4);
+        let now = Instant::now();
+        s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
+        assert!(s.missing_own(usize::MAX, now).is_empty(), "parties 0 and 1 sign it");
+        s.set_links_down(&[false, true, false, false]);
+        assert_eq!(s.missing_own(usize::MAX, now).len(), 1, "party 1 is down: parties 0 and 2 sign");
+        s.set_links_down(&[false; 4]);
+        assert!(s.missing_own(usize::MAX, now).is_empty());
+    }
+
+    #[test]
+    fn a_designated_party_that_gave_a_share_on_a_later_object_but_not_this_one_is_passed_over() {
+        let (first, second) = (rotated(0), rotated(4));
+        let mut s = Signer::new(2, 4, 1, 4);
+        let now = Instant::now();
+        s.add_object(first, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
+        s.add_object(second, ObjectKind::Certificate, 1, Arc::new(b"n".to_vec()), now);
+        assert!(s.missing_own(usize::MAX, now).is_empty(), "parties 0 and 1 sign both");
+        s.receive(0, first, share(0, 1));
+        s.receive(0, second, share(0, 2));
+        s.receive(1, second, share(1, 3));
+        let owed = s.missing_own(usize::MAX, now);
+        assert_eq!(owed.len(), 1, "party 1 skipped the first object: party 2 signs it");
+        assert_eq!(owed[0].0, first);
+    }
+
+    #[test]
+    fn a_party_caught_cheating_is_passed_over_at_once() {
+        let hash = rotated(0);
+        let mut s = Signer::new(2, 4, 1, 4);
+        let now = Instant::now();
+        s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
+        assert!(s.missing_own(usize::MAX, now).is_empty());
+        s.malformed_message(1);
+        assert_eq!(s.missing_own(usize::MAX, now).len(), 1, "party 1 is passed over: parties 0 and 2 sign");
+        assert_eq!(s.own_shares_computed(), 0);
+        s.receive(2, hash, share(2, 1));
+        assert_eq!(s.own_shares_computed(), 1);
+        assert!(s.missing_own(usize::MAX, now).is_empty());
     }
 
     #[test]

@@ -555,6 +555,8 @@ pub async fn replica_status(State(state): State<AppState>) -> Answer {
             "revoked_certificates": metrics.counts.revoked_certificates,
             "pending_signatures": metrics.pending_signatures,
             "signatures_completed": metrics.signatures_completed,
+            "shares_computed": metrics.shares_computed,
+            "shares_beyond_rotation": metrics.shares_beyond_rotation,
             "signature_share_faults": faults,
         },
     }))
@@ -592,6 +594,13 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
     gauge(&mut text, "certificates", "Certificates issued", m.counts.certificates);
     gauge(&mut text, "revoked_certificates", "Certificates revoked", m.counts.revoked_certificates);
     gauge(&mut text, "pending_signatures", "Objects waiting for their joint signature", m.pending_signatures as u64);
+    text.push_str(&format!(
+        "# HELP itca_signature_shares_computed This replica's RSA signature shares computed since start\n\
+         # TYPE itca_signature_shares_computed counter\nitca_signature_shares_computed_total {}\n\
+         # HELP itca_signature_shares_beyond_rotation Of those, shares on objects other replicas were to sign (they were silent, caught cheating, or asked)\n\
+         # TYPE itca_signature_shares_beyond_rotation counter\nitca_signature_shares_beyond_rotation_total {}\n",
+        m.shares_computed, m.shares_beyond_rotation
+    ));
     text.push_str("# HELP itca_signature_share_faults Invalid, equivocating or malformed signature shares per peer\n");
     text.push_str("# TYPE itca_signature_share_faults gauge\n");
     for (peer, f) in m.faults.iter().enumerate() {

@@ -246,11 +246,19 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
     };
     let pace = tokio::spawn(pace::follow(runtime.clone(), ca.watch_pace_backlog()));
     let ticker = {
-        let ca = ca.clone();
+        let (ca, runtime) = (ca.clone(), runtime.clone());
+        let parties = files.cluster.n;
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(1));
             loop {
                 interval.tick().await;
+                let mut down = vec![false; parties];
+                for peer in runtime.status().peers {
+                    if let Some(is_down) = down.get_mut(peer.id) {
+                        *is_down = !peer.connected;
+                    }
+                }
+                ca.set_links_down(&down).await;
                 if let Err(e) = ca.tick().await {
                     tracing::warn!(error = %e, "periodic signing work failed");
                 }

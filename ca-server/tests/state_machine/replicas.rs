@@ -209,6 +209,31 @@ async fn a_forged_share_is_attributed_to_its_sender_and_does_not_prevent_signing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_replica_live_each_object_costs_t_plus_one_shares_not_n() {
+    let mut net = Net::new().await;
+    let mut rounds = Rounds::new();
+    let op = operator();
+    let payloads = (0..8u8)
+        .map(|i| {
+            let name = format!("s{i}.localhost");
+            issue(&op, &csr(&Key::p256(40 + i), &name, &[&name]), "default", None, &format!("s{i}"))
+        })
+        .collect();
+    net.apply(&rounds.round(payloads)).await;
+    net.settle().await;
+    assert_identical(&net).await;
+    let objects = net.ca(0).metrics().await.unwrap().signatures_completed;
+    assert!(objects >= 9, "eight certificates and a tree head: {objects}");
+    let mut shares = 0;
+    for id in 0..N {
+        let metrics = net.ca(id).metrics().await.unwrap();
+        assert_eq!(metrics.signatures_completed, objects, "replica {id} signed everything");
+        shares += metrics.shares_computed;
+    }
+    assert_eq!(shares, 2 * objects, "t + 1 = 2 shares per object, not {N}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applying_a_round_leaves_share_computation_to_the_signing_task() {
     let mut net = Net::new().await;
     let mut rounds = Rounds::new();

@@ -610,7 +610,7 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
     );
     let _ = writeln!(
         out,
-        "Bytes and messages are the payloads the replicas sent each other (ordering and signature shares), summed over the replicas, per issued certificate; CPU and RSS come from each replica's `/metrics`."
+        "Bytes and messages are the payloads the replicas sent each other (ordering and signature shares), summed over the replicas, per issued certificate; CPU, RSS and RSA shares come from each replica's `/metrics`. The ceiling counts n shares per certificate, as DESIGN.md §8 does; the replicas compute t + 1 when all are live (a rotation by object), and the shares column counts what they computed, tree heads and CRLs included."
     );
     let _ = writeln!(
         out,

@@ -239,15 +239,27 @@ async fn applying_a_round_leaves_share_computation_to_the_signing_task() {
     let mut rounds = Rounds::new();
     let op = operator();
     let round = rounds.round(vec![issue(&op, &csr(&Key::p256(1), "a.localhost", &[]), "default", None, "s0")]);
-    let ca = net.ca(0).clone();
-    ca.apply_round(round).await.unwrap();
-    let sent = |net: &mut Net| {
-        let outbox = &mut net.replicas[0].as_mut().expect("running").outbox;
+    for id in 0..N {
+        net.ca(id).apply_round(round.clone()).await.unwrap();
+    }
+    let sent = |net: &mut Net, id: usize| {
+        let outbox = &mut net.replicas[id].as_mut().expect("running").outbox;
         std::iter::from_fn(|| outbox.try_recv().ok()).count()
     };
-    assert_eq!(sent(&mut net), 0, "apply computed no share");
-    assert!(ca.metrics().await.unwrap().pending_signatures >= 2, "certificate and tree head wait for signing");
-    tokio::time::timeout(std::time::Duration::from_secs(5), ca.signing_work()).await.expect("apply announced work");
-    ca.sign_pending().await.unwrap();
-    assert!(sent(&mut net) > 0, "the signing task sent this replica's shares");
+    for id in 0..N {
+        assert_eq!(sent(&mut net, id), 0, "apply computed no share at replica {id}");
+    }
+    let pending = net.ca(0).metrics().await.unwrap().pending_signatures as u64;
+    assert!(pending >= 2, "certificate and tree head wait for signing");
+    tokio::time::timeout(std::time::Duration::from_secs(5), net.ca(0).signing_work())
+        .await
+        .expect("apply announced work");
+    let (mut shares, mut messages) = (0, 0);
+    for id in 0..N {
+        net.ca(id).sign_pending().await.unwrap();
+        shares += net.ca(id).metrics().await.unwrap().shares_computed;
+        messages += sent(&mut net, id);
+    }
+    assert_eq!(shares, 2 * pending, "the signing tasks computed t + 1 = 2 shares per object");
+    assert!(messages > 0, "and sent them");
 }

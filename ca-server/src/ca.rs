@@ -768,12 +768,13 @@ impl Ca {
             }
             let public = self.inner.public.clone();
             let results = tokio::task::spawn_blocking(move || {
-                jobs.into_iter()
-                    .map(|job| {
-                        let result = public.combine(&job.message, &job.shares);
-                        (job, result)
-                    })
-                    .collect::<Vec<(CombineJob, _)>>()
+                // All at once: the combinations share one inversion.
+                let results = {
+                    let inputs: Vec<(&[u8], &[SignatureShare])> =
+                        jobs.iter().map(|job| (job.message.as_slice(), job.shares.as_slice())).collect();
+                    public.combine_many(&inputs)
+                };
+                jobs.into_iter().zip(results).collect::<Vec<(CombineJob, _)>>()
             })
             .await
             .map_err(|e| CaError::Task(e.to_string()))?;

@@ -37,6 +37,12 @@ fn threshold_rsa(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("combine_t_plus_1", bits), |b| {
             b.iter(|| public.combine(black_box(MSG), &shares).expect("combines"))
         });
+        // Eight objects at once (a replica's usual batch under load), one shared inversion; the
+        // time is for all eight.
+        let batch: Vec<(&[u8], &[SignatureShare])> = (0..8).map(|_| (MSG, shares.as_slice())).collect();
+        group.bench_function(BenchmarkId::new("combine_many_8", bits), |b| {
+            b.iter(|| public.combine_many(black_box(&batch)))
+        });
 
         let key = rsa::RsaPrivateKey::new(&mut ChaCha20Rng::seed_from_u64(2), bits as usize).expect("rsa key");
         let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);

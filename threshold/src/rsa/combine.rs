@@ -2,10 +2,10 @@
 //! well-formed shares are combined and the result checked with one public exponentiation; share
 //! proofs are checked only when that fails.
 
-use crypto_bigint::modular::BoxedMontyForm;
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use num_bigint::Sign;
 
-use super::arith::{invert_public, lagrange_at_zero, pow_public, to_fixed_be};
+use super::arith::{invert_public, lagrange_at_zero, pow_public};
 use super::{PUBLIC_EXPONENT, SignatureShare, ThresholdRsaPublic, bn, proof};
 use crate::PartyId;
 use crate::combine::{CombineError, Combined};
@@ -30,7 +30,7 @@ impl ThresholdRsaPublic {
     /// names.
     pub fn combine(&self, msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Vec<u8>>, CombineError> {
         let needed = self.threshold + 1;
-        let (candidates, mut faulty) = self.well_formed(shares);
+        let (candidates, faulty) = self.well_formed(shares);
         if candidates.len() < needed {
             return Err(CombineError::NotEnoughShares { needed, got: candidates.len() });
         }
@@ -38,9 +38,76 @@ impl ThresholdRsaPublic {
         if let Some(signature) = self.interpolate(&x, &candidates[..needed]) {
             return Ok(Combined { value: signature, faulty });
         }
+        self.combine_with_proofs(&x, candidates, faulty)
+    }
 
+    /// [`ThresholdRsaPublic::combine`] for several objects at once, with the same results: the
+    /// optimistic combinations share one modular inversion (Montgomery's trick: invert the
+    /// product, then peel the factors off with three multiplications each), which is about half
+    /// of a combination's cost at 2048 bits with `t + 1 = 2`. An object whose shares do not
+    /// combine goes on alone, exactly as in `combine`.
+    pub fn combine_many(&self, jobs: &[(&[u8], &[SignatureShare])]) -> Vec<Result<Combined<Vec<u8>>, CombineError>> {
+        let needed = self.threshold + 1;
+        struct Prepared {
+            x: BoxedMontyForm,
+            faulty: Vec<PartyId>,
+            products: Products,
+        }
+        let mut results: Vec<Option<Result<Combined<Vec<u8>>, CombineError>>> = Vec::with_capacity(jobs.len());
+        let mut prepared: Vec<(usize, Prepared)> = Vec::new();
+        for (index, (msg, shares)) in jobs.iter().enumerate() {
+            let (candidates, faulty) = self.well_formed(shares);
+            if candidates.len() < needed {
+                results.push(Some(Err(CombineError::NotEnoughShares { needed, got: candidates.len() })));
+                continue;
+            }
+            let x = self.message_representative(msg);
+            let products = Products::of(&candidates[..needed], &self.delta);
+            results.push(None);
+            prepared.push((index, Prepared { x, faulty, products }));
+        }
+        // Running products of the numerators, one inversion of the last, then each inverse in turn
+        // from the back: inv(a_i) = inv(a_0 ... a_i) * (a_0 ... a_{i-1}).
+        let mut running: Vec<BoxedMontyForm> = Vec::with_capacity(prepared.len());
+        for (_, p) in &prepared {
+            let next = match running.last() {
+                Some(before) => before.mul(&p.products.numerator(&self.params)),
+                None => p.products.numerator(&self.params),
+            };
+            running.push(next);
+        }
+        let mut inverse = running.last().and_then(invert_public).map(|plain| BoxedMontyForm::new(plain, &self.params));
+        for (i, (index, p)) in prepared.into_iter().enumerate().rev() {
+            let own_inverse = inverse.as_ref().map(|inv| match i {
+                0 => inv.clone(),
+                _ => inv.mul(&running[i - 1]),
+            });
+            if let Some(inv) = &inverse {
+                inverse = Some(inv.mul(&p.products.numerator(&self.params)));
+            }
+            let Prepared { x, faulty, products, .. } = p;
+            let signature = own_inverse.and_then(|inv| self.finish(&x, products.denominator, inv));
+            results[index] = Some(match signature {
+                Some(value) => Ok(Combined { value, faulty }),
+                // A bad share, or a product that could not be inverted (it would take a share
+                // that shares a factor with N): alone, as `combine` does.
+                None => self.combine(jobs[index].0, jobs[index].1),
+            });
+        }
+        results.into_iter().map(|r| r.expect("every job has a result")).collect()
+    }
+
+    /// The optimistic combination failed: checks every share's proof and combines `t + 1` proven
+    /// ones, if there are that many.
+    fn combine_with_proofs(
+        &self,
+        x: &BoxedMontyForm,
+        candidates: Vec<Candidate<'_>>,
+        mut faulty: Vec<PartyId>,
+    ) -> Result<Combined<Vec<u8>>, CombineError> {
+        let needed = self.threshold + 1;
         // Some share among the first t + 1 is bad: find out which from the proofs.
-        let x_tilde = pow_public(&x, &self.four_delta);
+        let x_tilde = pow_public(x, &self.four_delta);
         let mut valid = Vec::new();
         let mut unproven = Vec::new();
         for candidate in candidates {
@@ -56,7 +123,7 @@ impl ThresholdRsaPublic {
         // If proven shares do not combine, the public key itself is inconsistent (e.g. a v that
         // does not generate the squares) and nothing here can be trusted.
         if valid.len() >= needed
-            && let Some(signature) = self.interpolate(&x, &valid[..needed])
+            && let Some(signature) = self.interpolate(x, &valid[..needed])
         {
             return Ok(Combined { value: signature, faulty });
         }
@@ -101,37 +168,61 @@ impl ThresholdRsaPublic {
     /// `y = w^a x^b` satisfies `y^e = x` when the shares are right. Returns `y` as `k` bytes if
     /// it does.
     fn interpolate(&self, x: &BoxedMontyForm, subset: &[Candidate<'_>]) -> Option<Vec<u8>> {
+        let products = Products::of(subset, &self.delta);
+        let inverse = invert_public(&products.numerator(&self.params))?;
+        self.finish(x, products.denominator, BoxedMontyForm::new(inverse, &self.params))
+    }
+
+    /// `y = w^a x^b` from `w = numerator / denominator`, given the numerator's inverse; `y` as
+    /// `k` bytes if `y^e = x`. With `a < 0 < b`, `w^a = (denominator / numerator)^|a|`.
+    fn finish(
+        &self,
+        x: &BoxedMontyForm,
+        denominator: Option<BoxedMontyForm>,
+        numerator_inverse: BoxedMontyForm,
+    ) -> Option<Vec<u8>> {
+        // The final exponentiations (17 and 12 bits for n = 4) run in OpenSSL, about twice as
+        // fast.
+        let (a, b) = &self.bezout;
+        let u = match denominator {
+            Some(denominator) => denominator.mul(&numerator_inverse),
+            None => numerator_inverse,
+        };
+        let (x, modulus) = (self.element_bytes(x), self.modulus_be_bytes());
+        let u = self.element_bytes(&u);
+        let y = bn::pow2_public(&u, &a.to_bytes_be(), &x, &b.to_bytes_be(), &modulus)?;
+        let y_e = bn::pow_public(&y, &PUBLIC_EXPONENT.to_be_bytes(), &modulus)?;
+        (y_e == x).then_some(y)
+    }
+}
+
+/// `w = Π x_j^{2λ_j}` kept as a numerator (positive `λ_j`) and a denominator (negative ones), so
+/// that one inversion serves the whole combination. An empty product is `None`, so that nothing
+/// is multiplied by one.
+struct Products {
+    numerator: Option<BoxedMontyForm>,
+    denominator: Option<BoxedMontyForm>,
+}
+
+impl Products {
+    fn of(subset: &[Candidate<'_>], delta: &num_bigint::BigUint) -> Products {
         let points: Vec<u64> = subset.iter().map(|c| c.share.id as u64 + 1).collect();
-        let lambdas = lagrange_at_zero(&points, &self.delta);
-        // w = w_num / w_den: the factors with negative exponents are kept apart so that a single
-        // inversion serves the whole combination.
-        // (An empty product is `None`, so that nothing is multiplied by one.)
-        let (mut w_num, mut w_den) = (None::<BoxedMontyForm>, None::<BoxedMontyForm>);
+        let lambdas = lagrange_at_zero(&points, delta);
+        let (mut numerator, mut denominator) = (None::<BoxedMontyForm>, None::<BoxedMontyForm>);
         for (candidate, lambda) in subset.iter().zip(&lambdas) {
             let (sign, magnitude) = (lambda * 2u32).into_parts();
             let power = pow_public(&candidate.value, &magnitude);
-            let product = if sign == Sign::Minus { &mut w_den } else { &mut w_num };
+            let product = if sign == Sign::Minus { &mut denominator } else { &mut numerator };
             *product = Some(match product.take() {
                 Some(earlier) => earlier.mul(&power),
                 None => power,
             });
         }
-        // y = w^a x^b with a < 0 < b: y = (w_den / w_num)^|a| · x^b, one inversion. The final
-        // exponentiations (17 and 12 bits for n = 4) run in OpenSSL, about twice as fast.
-        let (a, b) = &self.bezout;
-        let w_num = w_num.unwrap_or_else(|| BoxedMontyForm::one(&self.params));
-        let w_num_inv = invert_public(&w_num)?;
-        // The Montgomery product of w_den (in Montgomery form) and the plain integer w_num^-1 is the
-        // plain integer u, with no conversions.
-        let u = match w_den {
-            Some(w_den) => w_den.mul(&BoxedMontyForm::from_montgomery(w_num_inv, &self.params)).as_montgomery().clone(),
-            None => w_num_inv,
-        };
-        let (x, modulus) = (self.element_bytes(x), self.modulus_be_bytes());
-        let u = to_fixed_be(&u, self.modulus_len);
-        let y = bn::pow2_public(&u, &a.to_bytes_be(), &x, &b.to_bytes_be(), &modulus)?;
-        let y_e = bn::pow_public(&y, &PUBLIC_EXPONENT.to_be_bytes(), &modulus)?;
-        (y_e == x).then_some(y)
+        Products { numerator, denominator }
+    }
+
+    fn numerator(&self, params: &BoxedMontyParams) -> BoxedMontyForm {
+        self.numerator.clone().unwrap_or_else(|| BoxedMontyForm::one(params))
     }
 }
 
@@ -337,6 +428,40 @@ mod tests {
             prop_assert!(combined.faulty.is_empty());
             prop_assert!(d.public.verify(&msg, &combined.value));
             prop_assert!(rsa_crate_verifies(&d.public, &msg, &combined.value));
+        }
+
+        #[test]
+        fn combining_many_at_once_gives_what_combining_each_alone_gives(
+            jobs in proptest::collection::vec((any::<u8>(), 0usize..4, 0u8..4), 0..6),
+        ) {
+            // Each job: a message, the first of three signers, and a kind: 0 right shares, 1 a
+            // wrong share first, 2 too few shares, 3 a wrong share first with proofs.
+            let d = dealing(4, 1);
+            let mut rng = ChaCha20Rng::seed_from_u64(5);
+            let built: Vec<(Vec<u8>, Vec<SignatureShare>)> = jobs
+                .iter()
+                .map(|(byte, first, kind)| {
+                    let msg = vec![*byte; 3];
+                    let signers = [*first, (*first + 1) % 4, (*first + 2) % 4];
+                    let mut shares: Vec<SignatureShare> = signers
+                        .iter()
+                        .map(|&i| match kind {
+                            3 => d.shares[i].sign_with_proof(&d.public, &msg, &mut rng),
+                            _ => d.shares[i].sign(&d.public, &msg),
+                        })
+                        .collect();
+                    match kind {
+                        1 | 3 => shares[0].value = d.shares[signers[0]].sign(&d.public, b"another").value,
+                        2 => shares.truncate(1),
+                        _ => {}
+                    }
+                    (msg, shares)
+                })
+                .collect();
+            let jobs: Vec<(&[u8], &[SignatureShare])> =
+                built.iter().map(|(msg, shares)| (msg.as_slice(), shares.as_slice())).collect();
+            let each: Vec<_> = jobs.iter().map(|(msg, shares)| d.public.combine(msg, shares)).collect();
+            prop_assert_eq!(d.public.combine_many(&jobs), each);
         }
 
         #[test]

@@ -209,12 +209,15 @@ fn bench_counts_every_request_once_and_reads_every_replicas_cpu_memory_and_traff
     let replicas = report["replicas"].as_array().expect("replicas");
     assert_eq!(replicas.len(), N);
     for replica in replicas {
-        // Every replica computed shares for 20 certificates and talked to its peers.
+        // Every replica worked on the certificates and talked to its peers.
         assert!(replica["cpu_seconds"].as_f64().is_some_and(|s| s > 0.0), "CPU not read: {replica}");
+        assert!(replica["shares_computed"].as_f64().is_some(), "shares not read: {replica}");
         assert!(replica["rss_bytes"].as_u64().is_some_and(|b| b > 1 << 20), "RSS not read: {replica}");
         assert!(replica["bytes_sent"].as_f64().is_some_and(|b| b > 0.0), "traffic not read: {replica}");
         assert!(replica["messages_sent"].as_f64().is_some_and(|m| m > 0.0), "messages not read: {replica}");
     }
     assert!(report["link_bytes_per_certificate"].as_f64().is_some_and(|b| b > 0.0), "{report}");
+    // t + 1 = 2 shares per certificate at least; tree heads add up to one object per certificate.
+    assert!(report["shares_per_certificate"].as_f64().is_some_and(|s| (2.0..8.0).contains(&s)), "{report}");
     eprintln!("bench of {requests} certificates: {:?} in all", started.elapsed());
 }

@@ -684,8 +684,9 @@ impl Ca {
     }
 
     /// Computes and sends this replica's shares for every object it owes one on
-    /// ([`Signer::designated`]), oldest first and a few at a time (so the first shares leave before the last are computed), and
-    /// combines what can be. Objects a peer's shares completed meanwhile are skipped.
+    /// ([`Signer::designated`]), oldest first and a few at a time (so the first shares leave
+    /// before the last are computed), and combines what can be. Objects a peer's shares
+    /// completed meanwhile are skipped.
     pub async fn sign_pending(&self) -> Result<(), CaError> {
         let _computing = self.inner.own_shares.lock().await;
         let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -881,7 +881,7 @@ mod tests {
         assert_eq!(s.pace_backlog(now), 0);
     }
 
-    /// An object whose rotation starts at `start` (of `parties`).
+    /// An object whose rotation starts at party `start` modulo the number of parties.
     fn rotated(start: u16) -> Hash {
         let mut hash = [0xaa; 32];
         hash[30..].copy_from_slice(&start.to_be_bytes());
@@ -990,6 +990,35 @@ mod tests {
         s.receive(2, hash, share(2, 1));
         assert_eq!(s.own_shares_computed(), 1);
         assert!(s.missing_own(usize::MAX, now).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever object and whichever `t` or fewer parties are down (and seen down by all),
+        /// exactly `t + 1` of the live parties sign it, so no share is missing and none is spent
+        /// twice.
+        #[test]
+        fn with_up_to_t_parties_down_exactly_t_plus_one_live_parties_sign_each_object(
+            config in 0usize..3,
+            hash in proptest::prelude::any::<[u8; 32]>(),
+            down_picks in proptest::collection::vec(0usize..10, 0..4),
+        ) {
+            let (n, t) = [(4, 1), (7, 2), (10, 3)][config];
+            let mut down = vec![false; n];
+            for pick in down_picks.into_iter().take(t) {
+                down[pick % n] = true;
+            }
+            let now = Instant::now();
+            let mut live_signers = 0;
+            for me in (0..n).filter(|me| !down[*me]) {
+                let mut s = Signer::new(me, n, t, 4);
+                s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(vec![]), now);
+                s.set_links_down(&down);
+                live_signers += usize::from(s.designated(&hash, s.get(&hash).expect("registered"), now));
+            }
+            proptest::prop_assert_eq!(live_signers, t + 1);
+        }
     }
 
     #[test]

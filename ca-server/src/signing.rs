@@ -948,12 +948,19 @@ mod tests {
         assert!(!owes(&s, later(10 * silent)), "their shares are in: silence afterwards does not matter");
     }
 
+    /// Replica 2 of 4 (t = 1) with `objects` registered in this order.
+    fn replica_2_of_4(objects: &[Hash], now: Instant) -> Signer {
+        let mut s = Signer::new(2, 4, 1, 4);
+        for (seq, hash) in objects.iter().enumerate() {
+            s.add_object(*hash, ObjectKind::Certificate, seq as u64, Arc::new(vec![seq as u8]), now);
+        }
+        s
+    }
+
     #[test]
     fn a_designated_party_whose_link_is_down_is_passed_over_at_once_and_taken_back_when_up() {
-        let hash = rotated(0);
-        let mut s = Signer::new(2, 4, 1, 4);
         let now = Instant::now();
-        s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
+        let mut s = replica_2_of_4(&[rotated(0)], now);
         assert!(s.missing_own(usize::MAX, now).is_empty(), "parties 0 and 1 sign it");
         s.set_links_down(&[false, true, false, false]);
         assert_eq!(s.missing_own(usize::MAX, now).len(), 1, "party 1 is down: parties 0 and 2 sign");
@@ -964,10 +971,8 @@ mod tests {
     #[test]
     fn a_designated_party_that_gave_a_share_on_a_later_object_but_not_this_one_is_passed_over() {
         let (first, second) = (rotated(0), rotated(4));
-        let mut s = Signer::new(2, 4, 1, 4);
         let now = Instant::now();
-        s.add_object(first, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
-        s.add_object(second, ObjectKind::Certificate, 1, Arc::new(b"n".to_vec()), now);
+        let mut s = replica_2_of_4(&[first, second], now);
         assert!(s.missing_own(usize::MAX, now).is_empty(), "parties 0 and 1 sign both");
         s.receive(0, first, share(0, 1));
         s.receive(0, second, share(0, 2));
@@ -980,9 +985,8 @@ mod tests {
     #[test]
     fn a_party_caught_cheating_is_passed_over_at_once() {
         let hash = rotated(0);
-        let mut s = Signer::new(2, 4, 1, 4);
         let now = Instant::now();
-        s.add_object(hash, ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
+        let mut s = replica_2_of_4(&[hash], now);
         assert!(s.missing_own(usize::MAX, now).is_empty());
         s.malformed_message(1);
         assert_eq!(s.missing_own(usize::MAX, now).len(), 1, "party 1 is passed over: parties 0 and 2 sign");

@@ -85,7 +85,7 @@ impl ThresholdRsaPublic {
             if let Some(inv) = &inverse {
                 inverse = Some(inv.mul(&p.products.numerator(&self.params)));
             }
-            let Prepared { x, faulty, products, .. } = p;
+            let Prepared { x, faulty, products } = p;
             let signature = own_inverse.and_then(|inv| self.finish(&x, products.denominator, inv));
             results[index] = Some(match signature {
                 Some(value) => Ok(Combined { value, faulty }),

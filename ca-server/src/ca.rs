@@ -689,7 +689,10 @@ impl Ca {
     /// completed meanwhile are skipped.
     pub async fn sign_pending(&self) -> Result<(), CaError> {
         let _computing = self.inner.own_shares.lock().await;
-        let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+        // 8 per core: fewer, larger share messages and combination batches. At n = 4 with 256
+        // clients this gave 195 against 190 certificates/s (four runs each, interleaved); 4 per
+        // core was the earlier choice.
+        let chunk = 8 * std::thread::available_parallelism().map_or(1, |n| n.get());
         loop {
             let (missing, backlog) = {
                 let signer = self.inner.signer.lock().await;

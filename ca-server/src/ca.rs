@@ -45,7 +45,8 @@ use crate::csr::CsrLimits;
 use crate::entry::{EntryKind, RefusalCode, TreeHead};
 use crate::merkle::{Hash, MerkleTree, TreeError};
 use crate::signing::{
-    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, Signer, SigningMessage,
+    self, CombineJob, HashedShare, HashedSignature, ObjectKind, PartyFaults, Pending, Received, RequestAnswer, Signer,
+    SigningMessage,
 };
 use crate::store::{
     CertificateRow, Counts, CrlRow, EntryRow, FinishedSignature, LoadedState, RoundWrite, SigningObject, Store,
@@ -671,7 +672,7 @@ impl Ca {
         self.inner.sign_work.notified().await;
     }
 
-    /// [`Signer::pace_backlog`] (mostly the objects lacking this replica's own share), updated as
+    /// [`Signer::pace_backlog`] (mostly the objects this replica owes its share on), updated as
     /// objects are registered, shares computed and signatures stored: how far this replica's
     /// signing is behind its ordering.
     pub fn watch_pace_backlog(&self) -> watch::Receiver<usize> {
@@ -957,24 +958,11 @@ impl Ca {
             let signer = self.inner.signer.lock().await;
             let now = Instant::now();
             for hash in hashes {
-                match signer.get(&hash) {
-                    Some(pending) => match signer.own_share(&hash) {
-                        Some(share) if !with_proof || share.proof.is_some() => {
-                            shares.push(HashedShare { hash, share: share.clone() })
-                        }
-                        // Not now. A share this replica owes comes in its turn, sent to all
-                        // (computed out of turn, peers would take this replica for one that
-                        // skipped the older objects). One it does not owe waits until the
-                        // designated parties have had their time. The peer asks again.
-                        None if !with_proof
-                            && (signer.owes_share(&hash, pending, now)
-                                || now.saturating_duration_since(pending.registered)
-                                    < signing::ANSWER_ANY_REQUEST_AFTER) => {}
-                        // Computed once (a proof replaces the plain share), so repeated requests
-                        // cost nothing more.
-                        _ => compute.push((hash, pending.message.clone(), with_proof)),
-                    },
-                    None => elsewhere.push(hash),
+                match signer.answer_request(&hash, with_proof, now) {
+                    RequestAnswer::Held(share) => shares.push(HashedShare { hash, share }),
+                    RequestAnswer::Compute(message) => compute.push((hash, message, with_proof)),
+                    RequestAnswer::Later => {}
+                    RequestAnswer::Signed => elsewhere.push(hash),
                 }
             }
         }

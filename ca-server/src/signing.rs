@@ -48,7 +48,7 @@ pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 /// Shares for objects this replica does not know yet (a peer is ahead) are kept, up to this
 /// many; beyond, the oldest are dropped (the periodic requests recover them).
 pub const MAX_EARLY_SHARES: usize = 16_384;
-/// Unsigned objects that count as one object lacking this replica's share in
+/// Unsigned objects that count as one owed share in
 /// [`Signer::pace_backlog`].
 const UNSIGNED_PER_BACKLOG: usize = 16;
 /// A designated party that has sent no share for this long, while its share on an object
@@ -270,6 +270,23 @@ pub enum Received {
     Late,
     /// The sender was caught cheating; its share is dropped.
     Fault,
+}
+
+/// How to answer a peer's request for this replica's share on one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestAnswer {
+    /// With the share held (with a proof, if one was asked for).
+    Held(SignatureShare),
+    /// Compute the share on this message (once: it is kept, so repeated requests cost nothing
+    /// more) and send it.
+    Compute(Arc<Vec<u8>>),
+    /// Not now; the peer asks again. A share this replica owes comes in its turn, sent to all
+    /// (computed out of turn, peers would take this replica for one that skipped the older
+    /// objects). One it does not owe waits until the designated parties have had
+    /// [`ANSWER_ANY_REQUEST_AFTER`].
+    Later,
+    /// Not pending here: signed already (or not known yet), so the signature is looked up.
+    Signed,
 }
 
 /// The signing bookkeeping of one replica.
@@ -671,12 +688,6 @@ impl Signer {
         (newly, forgotten)
     }
 
-    /// Whether this replica's own share on `hash` is held (and with a proof, if proofs are
-    /// requested).
-    pub fn own_share(&self, hash: &Hash) -> Option<&SignatureShare> {
-        self.pending.get(hash).and_then(|p| p.shares.get(&self.me))
-    }
-
     /// Objects whose peers should be asked again (last asked before `due`); marks them asked.
     pub fn due_requests(&mut self, due: Instant, now: Instant) -> (Vec<Hash>, Vec<Hash>) {
         let (mut plain, mut proven) = (Vec::new(), Vec::new());
@@ -691,10 +702,28 @@ impl Signer {
 
     /// Whether this replica owes a share on `hash` now: it is designated and has none yet, or
     /// proofs were asked for and its share has none.
-    pub fn owes_share(&self, hash: &Hash, pending: &Pending, now: Instant) -> bool {
+    fn owes_share(&self, hash: &Hash, pending: &Pending, now: Instant) -> bool {
         match pending.shares.get(&self.me) {
             Some(share) => pending.proofs_requested && share.proof.is_none(),
             None => pending.proofs_requested || self.designated(hash, pending, now),
+        }
+    }
+
+    /// How to answer a peer's request for this replica's share on `hash` (with a proof if
+    /// `with_proof`).
+    pub fn answer_request(&self, hash: &Hash, with_proof: bool, now: Instant) -> RequestAnswer {
+        let Some(pending) = self.pending.get(hash) else {
+            return RequestAnswer::Signed;
+        };
+        match pending.shares.get(&self.me) {
+            Some(share) if !with_proof || share.proof.is_some() => RequestAnswer::Held(share.clone()),
+            None if !with_proof
+                && (self.owes_share(hash, pending, now)
+                    || now.saturating_duration_since(pending.registered) < ANSWER_ANY_REQUEST_AFTER) =>
+            {
+                RequestAnswer::Later
+            }
+            _ => RequestAnswer::Compute(pending.message.clone()),
         }
     }
 
@@ -704,7 +733,7 @@ impl Signer {
     }
 
     /// How far signing is behind ordering, for the ordering pace ([`crate::server::pace`]): the
-    /// objects lacking this replica's own share, plus one per [`UNSIGNED_PER_BACKLOG`] objects
+    /// objects this replica owes its share on, plus one per [`UNSIGNED_PER_BACKLOG`] objects
     /// still unsigned for any reason. The second part matters at larger n: there a replica's
     /// own shares keep up while objects wait for the others' shares, and rounds of a few
     /// requests each kept starting (28 requests per round at n = 10 with 256 clients, against
@@ -980,6 +1009,28 @@ mod tests {
         let owed = s.missing_own(usize::MAX, now);
         assert_eq!(owed.len(), 1, "party 1 skipped the first object: party 2 signs it");
         assert_eq!(owed[0].0, first);
+    }
+
+    #[test]
+    fn a_request_is_answered_with_a_held_share_and_computes_an_unowed_one_only_after_the_wait() {
+        let (hash, message) = (rotated(0), Arc::new(vec![0u8]));
+        let start = Instant::now();
+        let wait = ANSWER_ANY_REQUEST_AFTER;
+        let mut s = replica_2_of_4(&[hash], start);
+        assert_eq!(s.answer_request(&[9; 32], false, start), RequestAnswer::Signed, "not pending here");
+        assert_eq!(s.answer_request(&hash, false, start), RequestAnswer::Later, "parties 0 and 1 sign it");
+        // Parties 0 and 1 are alive (so not passed over) but have not given their shares in time.
+        s.heard_from(0, start + wait);
+        s.heard_from(1, start + wait);
+        assert_eq!(s.answer_request(&hash, false, start + wait), RequestAnswer::Compute(message.clone()));
+        assert_eq!(s.answer_request(&hash, true, start), RequestAnswer::Compute(message.clone()), "proofs at once");
+        s.receive(2, hash, share(2, 1));
+        assert_eq!(s.answer_request(&hash, false, start), RequestAnswer::Held(share(2, 1)));
+        assert_eq!(s.answer_request(&hash, true, start), RequestAnswer::Compute(message), "it has no proof");
+
+        let mut s = replica_2_of_4(&[hash], start);
+        s.set_links_down(&[false, true, false, false]);
+        assert_eq!(s.answer_request(&hash, false, start), RequestAnswer::Later, "owed: it comes in its turn");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Ordering pace: holds this replica's ordering while its signing is behind
-//! ([`crate::signing::Signer::pace_backlog`]: its own shares, and objects still unsigned).
+//! ([`crate::signing::Signer::pace_backlog`]: the shares it owes, and objects still unsigned).
 //!
 //! Ordering runs ahead of signing under load: each agreement round costs a fixed amount of
 //! CPU (threshold signatures, pairings, a group fsync) and, left alone, rounds follow each other
 //! as fast as requests arrive, carrying a dozen requests each. While this replica has many
-//! objects waiting for its own RSA share it asks the ordering to hold (start rounds only when
+//! objects waiting for the RSA share it owes, it asks the ordering to hold (start rounds only when
 //! `t+1` others do), so the requests that arrive meanwhile go into one larger round. The
 //! thresholds leave about one round's worth of signing to do while the next round is ordered,
 //! so the cores are not left idle in between.
@@ -13,8 +13,8 @@ use replication::runtime::Runtime;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Hold once the backlog is this large (objects lacking this replica's share, or 16 unsigned
-/// objects for each).
+/// Hold once the backlog is this large (objects this replica owes its share on, plus one for
+/// each 16 unsigned objects).
 pub const HOLD_AT: usize = 8;
 /// Release once at most this many do.
 pub const RELEASE_AT: usize = 2;

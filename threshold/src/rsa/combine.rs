@@ -68,11 +68,13 @@ impl ThresholdRsaPublic {
         }
         // Running products of the numerators, one inversion of the last, then each inverse in turn
         // from the back: inv(a_i) = inv(a_0 ... a_i) * (a_0 ... a_{i-1}).
-        let mut running: Vec<BoxedMontyForm> = Vec::with_capacity(prepared.len());
-        for (_, p) in &prepared {
+        let numerators: Vec<BoxedMontyForm> =
+            prepared.iter().map(|(_, p)| p.products.numerator(&self.params)).collect();
+        let mut running: Vec<BoxedMontyForm> = Vec::with_capacity(numerators.len());
+        for numerator in &numerators {
             let next = match running.last() {
-                Some(before) => before.mul(&p.products.numerator(&self.params)),
-                None => p.products.numerator(&self.params),
+                Some(before) => before.mul(numerator),
+                None => numerator.clone(),
             };
             running.push(next);
         }
@@ -83,7 +85,7 @@ impl ThresholdRsaPublic {
                 _ => inv.mul(&running[i - 1]),
             });
             if let Some(inv) = &inverse {
-                inverse = Some(inv.mul(&p.products.numerator(&self.params)));
+                inverse = Some(inv.mul(&numerators[i]));
             }
             let Prepared { x, faulty, products } = p;
             let signature = own_inverse.and_then(|inv| self.finish(&x, products.denominator, inv));

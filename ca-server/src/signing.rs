@@ -48,8 +48,7 @@ pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 /// Shares for objects this replica does not know yet (a peer is ahead) are kept, up to this
 /// many; beyond, the oldest are dropped (the periodic requests recover them).
 pub const MAX_EARLY_SHARES: usize = 16_384;
-/// Unsigned objects that count as one owed share in
-/// [`Signer::pace_backlog`].
+/// Unsigned objects that count as one owed share in [`Signer::pace_backlog`].
 const UNSIGNED_PER_BACKLOG: usize = 16;
 /// A designated party that has sent no share for this long, while its share on an object
 /// registered at least this long ago is missing, is passed over for that object (step 1 above).

@@ -81,6 +81,45 @@ pub(crate) fn pow_public(base: &BoxedMontyForm, exp: &BigUint) -> BoxedMontyForm
     acc
 }
 
+/// Most bases [`product_of_powers`] takes at once: its table has `2^k` entries.
+const SIMULTANEOUS_BASES: usize = 4;
+
+/// `Π base_i^exp_i` for public exponents, in variable time, or `None` for an empty product.
+/// The bases share one chain of squarings (Straus/Shamir: a table of the products of every subset
+/// of up to [`SIMULTANEOUS_BASES`] bases, then one square and at most one multiplication per
+/// bit), so `k` bases with `b`-bit exponents cost about `b` squarings instead of `k·b`. In
+/// combining at n = 10 the exponents `2λ_j` have some 30 bits and the squarings were most of it.
+pub(crate) fn product_of_powers(factors: &[(&BoxedMontyForm, &BigUint)]) -> Option<BoxedMontyForm> {
+    factors.chunks(SIMULTANEOUS_BASES).filter_map(simultaneous_powers).reduce(|product, chunk| product.mul(&chunk))
+}
+
+fn simultaneous_powers(factors: &[(&BoxedMontyForm, &BigUint)]) -> Option<BoxedMontyForm> {
+    let (first, _) = factors.first()?;
+    // table[mask] = product of the bases whose bit is set in mask (table[0] unused).
+    let mut table: Vec<Option<BoxedMontyForm>> = vec![None; 1 << factors.len()];
+    for mask in 1..table.len() {
+        let low = mask.trailing_zeros() as usize;
+        let rest = mask & (mask - 1);
+        table[mask] = Some(match &table[rest] {
+            Some(product) => product.mul(factors[low].0),
+            None => factors[low].0.clone(),
+        });
+    }
+    let bits = factors.iter().map(|(_, e)| e.bits()).max().unwrap_or(0);
+    let mut acc: Option<BoxedMontyForm> = None;
+    for i in (0..bits).rev() {
+        acc = acc.map(|a| a.square());
+        let mask = factors.iter().enumerate().filter(|(_, (_, e))| e.bit(i)).fold(0, |m, (j, _)| m | (1 << j));
+        if let Some(entry) = &table[mask] {
+            acc = Some(match acc {
+                Some(a) => a.mul(entry),
+                None => entry.clone(),
+            });
+        }
+    }
+    Some(acc.unwrap_or_else(|| BoxedMontyForm::one(first.params())))
+}
+
 /// `x^-1` for a public `x` as a plain integer in `[0, N)` (not in Montgomery form), in variable
 /// time, or `None` if `x` is not a unit.
 ///
@@ -130,6 +169,34 @@ pub(crate) fn lagrange_at_zero(points: &[u64], delta: &BigUint) -> Vec<BigInt> {
 mod tests {
     use super::*;
     use crypto_bigint::{Odd, modular::BoxedMontyParams};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_product_of_powers_equals_the_powers_multiplied_one_by_one(
+            bases in proptest::collection::vec(1u64..u64::MAX, 1..7),
+            exps in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 7),
+        ) {
+            // A 1024-bit odd modulus (any odd modulus will do for the arithmetic).
+            let modulus = Odd::new(BoxedUint::from_be_slice(&[0xC7; 128], 1024).unwrap()).unwrap();
+            let params = BoxedMontyParams::new(modulus);
+            let bases: Vec<BoxedMontyForm> =
+                bases.iter().map(|b| BoxedMontyForm::new(BoxedUint::from(*b).resize(1024), &params)).collect();
+            let exps: Vec<BigUint> = exps.iter().map(|e| BigUint::from_bytes_be(e)).collect();
+            let factors: Vec<(&BoxedMontyForm, &BigUint)> = bases.iter().zip(&exps).collect();
+            let expected = factors
+                .iter()
+                .map(|(b, e)| pow_public(b, e))
+                .reduce(|a, b| a.mul(&b))
+                .unwrap();
+            prop_assert_eq!(product_of_powers(&factors).unwrap().retrieve(), expected.retrieve());
+        }
+    }
+
+    #[test]
+    fn an_empty_product_of_powers_is_none() {
+        assert!(product_of_powers(&[]).is_none());
+    }
 
     #[test]
     fn lagrange_coefficients_interpolate_a_polynomial_times_delta() {

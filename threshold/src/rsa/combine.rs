@@ -5,7 +5,7 @@
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use num_bigint::Sign;
 
-use super::arith::{invert_public, lagrange_at_zero, pow_public};
+use super::arith::{invert_public, lagrange_at_zero, pow_public, product_of_powers};
 use super::{PUBLIC_EXPONENT, SignatureShare, ThresholdRsaPublic, bn, proof};
 use crate::PartyId;
 use crate::combine::{CombineError, Combined};
@@ -210,17 +210,19 @@ impl Products {
     fn of(subset: &[Candidate<'_>], delta: &num_bigint::BigUint) -> Products {
         let points: Vec<u64> = subset.iter().map(|c| c.share.id as u64 + 1).collect();
         let lambdas = lagrange_at_zero(&points, delta);
-        let (mut numerator, mut denominator) = (None::<BoxedMontyForm>, None::<BoxedMontyForm>);
+        let (mut positive, mut negative) = (Vec::new(), Vec::new());
         for (candidate, lambda) in subset.iter().zip(&lambdas) {
             let (sign, magnitude) = (lambda * 2u32).into_parts();
-            let power = pow_public(&candidate.value, &magnitude);
-            let product = if sign == Sign::Minus { &mut denominator } else { &mut numerator };
-            *product = Some(match product.take() {
-                Some(earlier) => earlier.mul(&power),
-                None => power,
-            });
+            if sign == Sign::Minus {
+                negative.push((&candidate.value, magnitude))
+            } else {
+                positive.push((&candidate.value, magnitude))
+            }
         }
-        Products { numerator, denominator }
+        let product = |factors: &[(&BoxedMontyForm, num_bigint::BigUint)]| {
+            product_of_powers(&factors.iter().map(|(b, e)| (*b, e)).collect::<Vec<_>>())
+        };
+        Products { numerator: product(&positive), denominator: product(&negative) }
     }
 
     fn numerator(&self, params: &BoxedMontyParams) -> BoxedMontyForm {

@@ -15,7 +15,9 @@
 //! ([`super::dissemination`]), so a request accepted by one honest replica is eventually pending
 //! at all of them.
 
-use super::batch::{BatchRules, MAX_REQUEST_BYTES, SignedBatch, batch_byte_budget, encode_proposal, round_time};
+use super::batch::{
+    BatchRules, MAX_REQUEST_BYTES, SignedBatch, batch_byte_budget, decode_proposal, encode_proposal, round_time,
+};
 use super::dissemination::Dissemination;
 use super::round_proof::{RoundProofError, round_instance, round_predicate, verify_round_proof};
 use crate::agreement::validated::{MvbaMessage, MvbaOutput, ValidatedAgreement};
@@ -366,7 +368,7 @@ impl AtomicBroadcast {
     fn deliver(&mut self, round: u64, out: MvbaOutput, step: &mut AbcStep, rng: &mut dyn RngCore) {
         // The agreement decides only values that passed the predicate here (n-t valid batches),
         // and a peer's round was checked with `verify_round_proof`, so decoding suffices.
-        let batches: Vec<SignedBatch> = crate::wire::decode(self.info.id, &out.value).unwrap_or_default();
+        let batches = decode_proposal(&out.value).unwrap_or_default();
         let mut requests = Vec::new();
         for (d, request) in self.new_requests(&batches) {
             self.delivered.insert(d);

@@ -1,7 +1,7 @@
 //! Checking a delivered round from its proof and the public keys alone (the runtime's catch-up
 //! fetches rounds from any peer and verifies them instead of trusting it).
 
-use super::batch::{BatchRules, SignedBatch, check_proposal};
+use super::batch::{BatchRules, SignedBatch, check_proposal, proposal_is_valid};
 use crate::InstanceId;
 use crate::agreement::validated::{MvbaOutput, verify_output};
 use crate::broadcast::consistent::Validator;
@@ -33,7 +33,7 @@ pub fn round_predicate(public: PublicKeys, abc: InstanceId, round: u64, rules: B
         if valid.lock().is_ok_and(|v| v.contains(&d)) {
             return true;
         }
-        let ok = check_proposal(&public, &abc, round, &rules, value).is_some();
+        let ok = proposal_is_valid(&public, &abc, round, &rules, value);
         if ok && let Ok(mut v) = valid.lock() {
             v.insert(d);
         }

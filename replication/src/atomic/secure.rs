@@ -158,7 +158,8 @@ const RELEASE_LOG_LIMIT: usize = 1 << 16;
 
 /// The snapshot format; a snapshot of another version is refused, not guessed at.
 /// 2: dissemination broadcasts carry batches of requests.
-const SNAPSHOT_VERSION: u32 = 2;
+/// 3: proposals send each distinct request once (`batch::encode_proposal`).
+const SNAPSHOT_VERSION: u32 = 3;
 
 /// A decryption share released: which request, and whether its position was fixed then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -142,6 +142,8 @@ pub struct MetricsSample {
     pub requests_delivered: Option<f64>,
     /// RSA signature shares this replica computed.
     pub shares_computed: Option<f64>,
+    /// Combinations of shares this replica ran.
+    pub combinations: Option<f64>,
 }
 
 impl MetricsSample {
@@ -156,6 +158,7 @@ impl MetricsSample {
             rounds_delivered: metric_sum(text, "replication_rounds_delivered_total"),
             requests_delivered: metric_sum(text, "replication_requests_delivered_total"),
             shares_computed: metric_sum(text, "itca_signature_shares_computed_total"),
+            combinations: metric_sum(text, "itca_signature_combinations_total"),
         }
     }
 }
@@ -194,6 +197,8 @@ pub struct ReplicaUsage {
     pub requests_per_round: Option<f64>,
     /// RSA signature shares computed during the run.
     pub shares_computed: Option<f64>,
+    /// Combinations of shares run during the run.
+    pub combinations: Option<f64>,
     /// Why the metrics could not be read, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -217,6 +222,7 @@ impl ReplicaUsage {
                 .zip(delta(before.rounds_delivered, after.rounds_delivered))
                 .and_then(|(requests, rounds)| (rounds > 0.0).then(|| requests / rounds)),
             shares_computed: delta(before.shares_computed, after.shares_computed),
+            combinations: delta(before.combinations, after.combinations),
             error: None,
         }
     }
@@ -261,6 +267,9 @@ pub struct Report {
     /// RSA signature shares all replicas computed per issued certificate (tree heads and CRLs
     /// included: they are signed too).
     pub shares_per_certificate: Option<f64>,
+    /// Combinations of shares all replicas ran per issued certificate (one when each object's
+    /// combiner sends the others its signature; `n` if every replica combined).
+    pub combinations_per_certificate: Option<f64>,
     /// The first few distinct reasons for refusals and failures, with how often each came.
     pub problems: Vec<(String, usize)>,
     /// Every issued certificate's latency, in completion order (for plots; not in the JSON).
@@ -303,11 +312,12 @@ impl Report {
             l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.mean_ms, l.samples
         ));
         line(format!(
-            "between replicas per certificate: {} bytes, {} messages; replica CPU per certificate: {}; RSA shares per certificate: {}",
+            "between replicas per certificate: {} bytes, {} messages; replica CPU per certificate: {}; RSA shares per certificate: {}; combinations per certificate: {}",
             self.link_bytes_per_certificate.map_or("-".to_string(), |v| format!("{v:.0}")),
             show(self.link_messages_per_certificate, 1.0, ""),
             show(self.cpu_ms_per_certificate, 1.0, " ms"),
-            self.shares_per_certificate.map_or("-".to_string(), |v| format!("{v:.2}"))
+            self.shares_per_certificate.map_or("-".to_string(), |v| format!("{v:.2}")),
+            self.combinations_per_certificate.map_or("-".to_string(), |v| format!("{v:.2}"))
         ));
         line(format!(
             "settled: {} after {:.1} s",
@@ -461,6 +471,7 @@ pub async fn run<T: Transport>(
         link_messages_per_certificate: per_certificate(total(|r| r.messages_sent)),
         cpu_ms_per_certificate: per_certificate(total(|r| r.cpu_seconds)).map(|s| 1000.0 * s),
         shares_per_certificate: per_certificate(total(|r| r.shares_computed)),
+        combinations_per_certificate: per_certificate(total(|r| r.combinations)),
         replicas,
         problems,
         latencies,
@@ -695,6 +706,7 @@ mod tests {
                     process_cpu_seconds_total 12.5\n\
                     process_resident_memory_bytes 4096\n\
                     itca_signature_shares_computed_total 31\n\
+                    itca_signature_combinations_total 12\n\
                     # EOF\n";
         let sample = MetricsSample::parse(text);
         assert_eq!(sample.bytes_sent, Some(1500.0));
@@ -703,6 +715,7 @@ mod tests {
         assert_eq!(sample.resident_bytes, Some(4096));
         assert_eq!(sample.max_resident_bytes, None);
         assert_eq!(sample.shares_computed, Some(31.0));
+        assert_eq!(sample.combinations, Some(12.0));
     }
 
     #[test]
@@ -716,6 +729,7 @@ mod tests {
             rounds_delivered: Some(5.0),
             requests_delivered: Some(40.0),
             shares_computed: Some(8.0),
+            combinations: Some(4.0),
         };
         let after = MetricsSample {
             cpu_seconds: Some(3.5),
@@ -726,6 +740,7 @@ mod tests {
             rounds_delivered: Some(9.0),
             requests_delivered: Some(140.0),
             shares_computed: Some(60.0),
+            combinations: Some(30.0),
         };
         let usage = ReplicaUsage::between(2, &Ok(before), &Ok(after));
         assert_eq!(usage.cpu_seconds, Some(2.5));
@@ -735,6 +750,7 @@ mod tests {
         assert_eq!(usage.messages_sent, Some(10.0));
         assert_eq!(usage.requests_per_round, Some(25.0));
         assert_eq!(usage.shares_computed, Some(52.0));
+        assert_eq!(usage.combinations, Some(26.0));
         let broken = ReplicaUsage::between(2, &Ok(before), &Err("down".into()));
         assert_eq!(broken.error.as_deref(), Some("down"));
         assert_eq!(broken.cpu_seconds, None);

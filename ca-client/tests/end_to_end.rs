@@ -219,5 +219,8 @@ fn bench_counts_every_request_once_and_reads_every_replicas_cpu_memory_and_traff
     assert!(report["link_bytes_per_certificate"].as_f64().is_some_and(|b| b > 0.0), "{report}");
     // t + 1 = 2 shares per certificate at least; tree heads add up to one object per certificate.
     assert!(report["shares_per_certificate"].as_f64().is_some_and(|s| (2.0..8.0).contains(&s)), "{report}");
+    // Each object is combined by its combiner alone, who sends the others the signature: one
+    // combination per object, where all four replicas combining would make at least 4.
+    assert!(report["combinations_per_certificate"].as_f64().is_some_and(|c| (1.0..4.0).contains(&c)), "{report}");
     eprintln!("bench of {requests} certificates: {:?} in all", started.elapsed());
 }

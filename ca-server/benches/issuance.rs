@@ -551,9 +551,9 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
     }
     let _ = writeln!(
         out,
-        "\n| Cluster | Load | Throughput (cert/s) | Ceiling | Fraction of ceiling | Ratio to baseline | p50 / p90 / p99 / max (ms) | Issued / refused / failed | Bytes between replicas per cert | Messages per cert | Requests per round | RSA shares per cert | Replica CPU per cert (ms, all) | Largest RSS (MiB) |"
+        "\n| Cluster | Load | Throughput (cert/s) | Ceiling | Fraction of ceiling | Ratio to baseline | p50 / p90 / p99 / max (ms) | Issued / refused / failed | Bytes between replicas per cert | Messages per cert | Requests per round | RSA shares per cert | Combinations per cert | Replica CPU per cert (ms, all) | Largest RSS (MiB) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for m in measured {
         for (load, r) in std::iter::once(("low", &m.low)).chain(m.saturation.iter().map(|r| ("saturation", r))) {
             let saturated = load == "saturation";
@@ -565,7 +565,7 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
             let l = &r.latency;
             let _ = writeln!(
                 out,
-                "| {} (t = {}) | {load}, {} client{} | {:.1} | {:.0} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0} | {} / {} / {} | {} | {} | {} | {} | {} | {} |",
+                "| {} (t = {}) | {load}, {} client{} | {:.1} | {:.0} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} |",
                 m.config.label(),
                 m.config.t(),
                 r.clients,
@@ -585,6 +585,7 @@ fn table(options: &Options, measured: &[Measured], baselines: &[Baseline], loads
                 opt(r.link_messages_per_certificate, 0),
                 opt(per_round, 1),
                 opt(r.shares_per_certificate, 2),
+                opt(r.combinations_per_certificate, 2),
                 opt(r.cpu_ms_per_certificate, 1),
                 opt(rss, 0),
             );

@@ -198,8 +198,19 @@ pub struct CaMetrics {
     pub shares_computed: u64,
     /// Of those, shares it would not have computed if every replica were live and honest.
     pub shares_beyond_rotation: u64,
+    /// Combinations of shares this replica ran since start (as an object's combiner, or after
+    /// waiting for the combiner in vain).
+    pub combinations: u64,
     /// By party id.
     pub faults: Vec<PartyFaults>,
+}
+
+/// A signature a peer combined, on an object registered here, not yet checked.
+struct PeerSignature {
+    from: PartyId,
+    hash: Hash,
+    message: Arc<Vec<u8>>,
+    signature: Vec<u8>,
 }
 
 /// Apply's state between rounds (guarded by one lock: rounds are applied one at a time).
@@ -309,8 +320,17 @@ impl Ca {
     /// Checks that the key share, the cluster's public key and the root certificate belong
     /// together, and on a new database that the dealt policy is the one the cluster names.
     pub async fn open(config: CaConfig, outbox: Arc<dyn Outbox>) -> Result<Ca, CaError> {
-        let CaConfig { id, cluster, root_der, initial_policy_json, rsa_share, database, crl_url, resend_after } =
-            config;
+        let CaConfig {
+            id,
+            cluster,
+            root_der,
+            initial_policy_json,
+            rsa_share,
+            database,
+            crl_url,
+            resend_after,
+            combine_wait,
+        } = config;
         cluster.check().map_err(|e| CaError::Config(format!("cluster description: {e}")))?;
         let (n, t) = (cluster.n, cluster.t);
         if id >= n || rsa_share.id() != id || rsa_share.parties() != n {
@@ -361,7 +381,7 @@ impl Ca {
 
         // Objects still to sign: due for a request at once (shares are kept in memory only; the
         // peers send theirs again, or the finished signature).
-        let mut signer = Signer::new(id, n, t, public.signature_len());
+        let mut signer = Signer::new(id, n, t, public.signature_len()).with_combine_wait(combine_wait);
         let now = Instant::now();
         register_unsigned(&mut signer, store.unsigned_objects().await?, now.checked_sub(resend_after).unwrap_or(now));
 
@@ -653,13 +673,24 @@ impl Ca {
     /// [`Ca::sign_pending`].
     async fn register_objects(&self, objects: Vec<SigningObject>) -> Result<(), CaError> {
         let now = Instant::now();
+        let mut early_signatures = Vec::new();
         {
             let mut signer = self.inner.signer.lock().await;
             for object in objects {
                 let message = Arc::new(object.message);
-                let _ = signer.add_object(object.hash, object.kind, object.reference, message, now);
+                let _ = signer.add_object(object.hash, object.kind, object.reference, message.clone(), now);
+                for (from, signature) in signer.take_early_signatures(&object.hash) {
+                    early_signatures.push(PeerSignature {
+                        from,
+                        hash: object.hash,
+                        message: message.clone(),
+                        signature,
+                    });
+                }
             }
         }
+        // A combiner ahead of this replica may have sent the signature already.
+        self.check_signatures(early_signatures).await?;
         self.publish_pace_backlog().await;
         self.inner.sign_work.notify_one();
         // Early shares may already complete a signature with this replica's own.
@@ -767,7 +798,7 @@ impl Ca {
     /// Runs every combination that is ready, until none is.
     async fn run_combines(&self) -> Result<(), CaError> {
         loop {
-            let jobs = self.inner.signer.lock().await.take_ready();
+            let jobs = self.inner.signer.lock().await.take_ready(Instant::now());
             if jobs.is_empty() {
                 return Ok(());
             }
@@ -808,12 +839,7 @@ impl Ca {
                             if let Some(pending) = signer.finished(&job.hash, &combined.faulty, &valid) {
                                 // Shares held but not needed are checked too (rate-limited):
                                 // otherwise a bad one would go unnoticed.
-                                let now = Instant::now();
-                                for (party, share) in &pending.shares {
-                                    if let Some(check) = signer.spot_check(*party, &job.hash, share.clone(), now) {
-                                        checks.push((*party, check));
-                                    }
-                                }
+                                checks.extend(signer.spot_checks_of(&job.hash, &pending, Instant::now()));
                                 finished.push((job.hash, pending, combined.value));
                             }
                         }
@@ -834,6 +860,14 @@ impl Ca {
                     .into_iter()
                     .filter(|(_, _, proof)| *proof)
                     .collect::<Vec<_>>();
+            }
+            // Everyone else waits for these instead of combining the shares too.
+            let combined: Vec<HashedSignature> = finished
+                .iter()
+                .map(|(hash, _, signature)| HashedSignature { hash: *hash, signature: signature.clone() })
+                .collect();
+            for message in signing::chunked(&combined, |signatures| SigningMessage::Signatures { signatures }) {
+                self.inner.outbox.send(None, message.encode());
             }
             self.store_signatures(finished).await?;
             self.spot_check(checks).await?;
@@ -984,14 +1018,29 @@ impl Ca {
     }
 
     /// Takes signatures a peer combined: each is checked under the root key before it is kept.
+    /// One on an object not registered here yet is kept until it is ([`Ca::register_objects`]).
     async fn receive_signatures(&self, from: PartyId, signatures: Vec<HashedSignature>) -> Result<(), CaError> {
-        let candidates: Vec<(Hash, Arc<Vec<u8>>, Vec<u8>)> = {
-            let signer = self.inner.signer.lock().await;
-            signatures
-                .into_iter()
-                .filter_map(|s| signer.get(&s.hash).map(|p| (s.hash, p.message.clone(), s.signature)))
-                .collect()
+        let candidates: Vec<PeerSignature> = {
+            let mut signer = self.inner.signer.lock().await;
+            let mut candidates = Vec::new();
+            for HashedSignature { hash, signature } in signatures {
+                match signer.get(&hash) {
+                    Some(pending) => {
+                        candidates.push(PeerSignature { from, hash, message: pending.message.clone(), signature })
+                    }
+                    None => signer.keep_early_signature(from, hash, signature),
+                }
+            }
+            candidates
         };
+        self.check_signatures(candidates).await
+    }
+
+    /// Checks peers' signatures (sender, object, its message, signature) under the root key and
+    /// stores those that verify; one that does not counts against its sender. The shares held on
+    /// an object signed so are spot-checked as after a combination: no combination here used
+    /// them, and a bad one would otherwise go unnoticed.
+    async fn check_signatures(&self, candidates: Vec<PeerSignature>) -> Result<(), CaError> {
         if candidates.is_empty() {
             return Ok(());
         }
@@ -999,29 +1048,31 @@ impl Ca {
         let checked = tokio::task::spawn_blocking(move || {
             candidates
                 .into_iter()
-                .map(|(hash, message, signature)| {
+                .map(|PeerSignature { from, hash, message, signature }| {
                     let valid = public.verify(&message, &signature);
-                    (hash, valid, signature)
+                    (from, hash, valid, signature)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| CaError::Task(e.to_string()))?;
-        let mut finished = Vec::new();
+        let (mut finished, mut checks) = (Vec::new(), Vec::new());
         {
             let mut signer = self.inner.signer.lock().await;
-            for (hash, valid, signature) in checked {
+            for (from, hash, valid, signature) in checked {
                 if !valid {
                     tracing::warn!(peer = from, "a peer sent a signature that does not verify");
                     signer.invalid_signature(from);
                     continue;
                 }
                 if let Some(pending) = signer.finished(&hash, &[], &[]) {
+                    checks.extend(signer.spot_checks_of(&hash, &pending, Instant::now()));
                     finished.push((hash, pending, signature));
                 }
             }
         }
-        self.store_signatures(finished).await
+        self.store_signatures(finished).await?;
+        self.spot_check(checks).await
     }
 
     /// The runtime's view of the links (`down[p]`: party `p`'s link is down): a designated
@@ -1233,6 +1284,7 @@ impl Ca {
             signatures_completed: signer.signed_count(),
             shares_computed: signer.own_shares_computed(),
             shares_beyond_rotation: signer.own_shares_beyond_rotation(),
+            combinations: signer.combinations(),
             faults: signer.faults().to_vec(),
         })
     }

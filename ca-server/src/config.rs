@@ -30,6 +30,8 @@ pub struct CaConfig {
     pub crl_url: Option<String>,
     /// See [`DEFAULT_RESEND_AFTER`].
     pub resend_after: Duration,
+    /// See [`crate::signing::COMBINE_WAIT`].
+    pub combine_wait: Duration,
 }
 
 /// Why the configuration could not be loaded.
@@ -92,6 +94,7 @@ impl CaConfig {
             database: database.into(),
             crl_url,
             resend_after: DEFAULT_RESEND_AFTER,
+            combine_wait: crate::signing::COMBINE_WAIT,
         })
     }
 }

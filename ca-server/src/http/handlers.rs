@@ -557,6 +557,7 @@ pub async fn replica_status(State(state): State<AppState>) -> Answer {
             "signatures_completed": metrics.signatures_completed,
             "shares_computed": metrics.shares_computed,
             "shares_beyond_rotation": metrics.shares_beyond_rotation,
+            "combinations": metrics.combinations,
             "signature_share_faults": faults,
         },
     }))
@@ -598,8 +599,10 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
         "# HELP itca_signature_shares_computed This replica's RSA signature shares computed since start\n\
          # TYPE itca_signature_shares_computed counter\nitca_signature_shares_computed_total {}\n\
          # HELP itca_signature_shares_beyond_rotation Of those, shares on objects other replicas were to sign (they were silent, caught cheating, or asked)\n\
-         # TYPE itca_signature_shares_beyond_rotation counter\nitca_signature_shares_beyond_rotation_total {}\n",
-        m.shares_computed, m.shares_beyond_rotation
+         # TYPE itca_signature_shares_beyond_rotation counter\nitca_signature_shares_beyond_rotation_total {}\n\
+         # HELP itca_signature_combinations Combinations of signature shares this replica ran since start\n\
+         # TYPE itca_signature_combinations counter\nitca_signature_combinations_total {}\n",
+        m.shares_computed, m.shares_beyond_rotation, m.combinations
     ));
     text.push_str("# HELP itca_signature_share_faults Invalid, equivocating or malformed signature shares per peer\n");
     text.push_str("# TYPE itca_signature_share_faults gauge\n");

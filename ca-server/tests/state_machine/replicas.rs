@@ -209,7 +209,7 @@ async fn a_forged_share_is_attributed_to_its_sender_and_does_not_prevent_signing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_every_replica_live_each_object_costs_t_plus_one_shares_not_n() {
+async fn with_every_replica_live_each_object_costs_t_plus_one_shares_and_one_combination() {
     let mut net = Net::new().await;
     let mut rounds = Rounds::new();
     let op = operator();
@@ -224,13 +224,15 @@ async fn with_every_replica_live_each_object_costs_t_plus_one_shares_not_n() {
     assert_identical(&net).await;
     let objects = net.ca(0).metrics().await.unwrap().signatures_completed;
     assert!(objects >= 9, "eight certificates and a tree head: {objects}");
-    let mut shares = 0;
+    let (mut shares, mut combinations) = (0, 0);
     for id in 0..N {
         let metrics = net.ca(id).metrics().await.unwrap();
         assert_eq!(metrics.signatures_completed, objects, "replica {id} signed everything");
         shares += metrics.shares_computed;
+        combinations += metrics.combinations;
     }
     assert_eq!(shares, 2 * objects, "t + 1 = 2 shares per object, not {N}");
+    assert_eq!(combinations, objects, "each object combined once, by its combiner, not by all {N}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

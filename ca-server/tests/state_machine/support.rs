@@ -79,11 +79,17 @@ pub fn dealt_policy() -> Policy {
     Policy::parse(&std::fs::read_to_string(dealt().out.join("public/policy.json")).unwrap()).unwrap()
 }
 
+/// How long shares wait for their combiner's signature here.
+const COMBINE_WAIT: Duration = Duration::from_millis(20);
+
 pub fn config(id: usize, database: &Path) -> CaConfig {
     let toml = layout::replica_dir(&dealt().out, id).join(layout::REPLICA_TOML);
     let mut config = CaConfig::load(&toml, database).unwrap();
     // Every tick asks again for whatever is missing: the test network is the only delay.
     config.resend_after = Duration::ZERO;
+    // Short enough that `settle` outwaits a combiner that is gone, long enough that a live
+    // combiner's signature arrives first (the test network delivers everything before a tick).
+    config.combine_wait = COMBINE_WAIT;
     config
 }
 
@@ -195,6 +201,8 @@ impl Net {
                 if self.all_signed().await {
                     return;
                 }
+                // Real time must pass for a replica to stop waiting for a combiner.
+                tokio::time::sleep(COMBINE_WAIT).await;
                 for id in self.running() {
                     self.ca(id).tick().await.unwrap();
                 }

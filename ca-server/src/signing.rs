@@ -572,9 +572,14 @@ impl Signer {
 
     /// A peer's signature on `hash`, which this replica cannot check yet: the object is not
     /// registered here. Kept (one per peer, the oldest dropped beyond a bound) for
-    /// [`Signer::take_early_signatures`]. Signatures on objects signed here already are dropped.
+    /// [`Signer::take_early_signatures`]. Signatures on objects signed here already are dropped,
+    /// and so is anything not the length of a signature (the bound counts items, not bytes).
     pub fn keep_early_signature(&mut self, from: PartyId, hash: Hash, signature: Vec<u8>) {
-        if from < self.parties && !self.recent.contains(&hash) && !self.pending.contains_key(&hash) {
+        if from < self.parties
+            && signature.len() == self.share_len
+            && !self.recent.contains(&hash)
+            && !self.pending.contains_key(&hash)
+        {
             self.early_signatures.keep(from, hash, signature);
         }
     }
@@ -1191,8 +1196,9 @@ mod tests {
         s.keep_early_signature(0, rotated(0), vec![7; 4]);
         s.keep_early_signature(0, rotated(0), vec![8; 4]);
         s.keep_early_signature(9, rotated(0), vec![9; 4]);
+        s.keep_early_signature(1, rotated(0), vec![9; 5000]);
         s.add_object(rotated(0), ObjectKind::Certificate, 0, Arc::new(b"m".to_vec()), now);
-        assert_eq!(s.take_early_signatures(&rotated(0)), [(0, vec![7; 4])], "one per known peer");
+        assert_eq!(s.take_early_signatures(&rotated(0)), [(0, vec![7; 4])], "one per known peer, of the right length");
         assert!(s.take_early_signatures(&rotated(0)).is_empty());
         s.keep_early_signature(1, rotated(0), vec![7; 4]);
         assert!(s.take_early_signatures(&rotated(0)).is_empty(), "registered: checked at once instead");

@@ -245,20 +245,34 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         })
     };
     let pace = tokio::spawn(pace::follow(runtime.clone(), ca.watch_pace_backlog()));
-    let ticker = {
-        let (ca, runtime) = (ca.clone(), runtime.clone());
+    // The links' state as the runtime publishes it (at once when a link comes up or drops): a
+    // view a second old had every peer down for the first second, so each replica signed and
+    // combined everything itself.
+    let links = {
+        let ca = ca.clone();
+        let mut status = runtime.watch_status();
         let parties = files.cluster.n;
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(1));
             loop {
-                interval.tick().await;
                 let mut down = vec![false; parties];
-                for peer in runtime.status().peers {
+                for peer in &status.borrow_and_update().peers {
                     if let Some(is_down) = down.get_mut(peer.id) {
                         *is_down = !peer.connected;
                     }
                 }
                 ca.set_links_down(&down).await;
+                if status.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let ticker = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                interval.tick().await;
                 if let Err(e) = ca.tick().await {
                     tracing::warn!(error = %e, "periodic signing work failed");
                 }
@@ -324,7 +338,7 @@ async fn serve(options: RunOptions, conduct: Conduct) -> Result<()> {
         apply.abort();
         let _ = apply.await;
     }
-    for task in [incoming, signing, pump, pace, ticker] {
+    for task in [incoming, signing, pump, pace, links, ticker] {
         task.abort();
         let _ = task.await;
     }

@@ -600,11 +600,14 @@ impl Node {
                     // Tell it at once where we are, so it can fetch what it missed.
                     self.send_control(peer, &Control::Status { next_round: self.protocol.next_round() });
                     self.acked_up_to[peer] = 0;
+                    // Watchers of the links (the CA's choice of signers) learn it now.
+                    self.publish_status();
                 }
             }
             LinkEvent::Disconnected { peer } => {
                 if peer < self.connected.len() {
                     self.connected[peer] = false;
+                    self.publish_status();
                 }
             }
             LinkEvent::Control { from, payload } => self.control(from, &payload)?,

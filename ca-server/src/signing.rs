@@ -337,14 +337,15 @@ impl<T> Early<T> {
         }
     }
 
-    /// Removes and returns what is kept for `hash`. Its place in the order goes stale; stale
-    /// places at the front are dropped now (objects are mostly registered in order), so the
-    /// order does not grow with every object ever kept.
+    /// Removes and returns what is kept for `hash`. Its place in the order goes stale; once
+    /// stale places outnumber live ones the order is compacted, so it does not grow with every
+    /// object ever kept (even behind a front entry that is never taken).
     fn take(&mut self, hash: &Hash) -> Vec<(PartyId, T)> {
         let taken = self.items.remove(hash).unwrap_or_default();
         self.count -= taken.len();
-        while self.order.front().is_some_and(|front| !self.items.contains_key(front)) {
-            self.order.pop_front();
+        if self.order.len() > 2 * self.items.len() + 64 {
+            let items = &self.items;
+            self.order.retain(|h| items.contains_key(h));
         }
         taken
     }
@@ -1187,6 +1188,21 @@ mod tests {
         let mut bystander = shares_of_0_and_1_at(2, now);
         let pending = bystander.finished(&rotated(0), &[], &[]).expect("pending");
         assert!(bystander.spot_checks_of(&rotated(0), &pending, now).is_empty(), "no own share to check with");
+    }
+
+    #[test]
+    fn what_is_kept_early_and_then_taken_leaves_no_trace_even_behind_an_object_never_registered() {
+        let mut early: Early<u8> = Early::new(1_000);
+        early.keep(0, [0xff; 32], 1);
+        for i in 0..10_000u32 {
+            let mut hash = [0; 32];
+            hash[..4].copy_from_slice(&i.to_be_bytes());
+            early.keep(1, hash, 2);
+            assert_eq!(early.take(&hash), [(1, 2)]);
+        }
+        assert_eq!(early.count, 1);
+        assert!(early.order.len() <= 66, "{} places kept", early.order.len());
+        assert_eq!(early.take(&[0xff; 32]), [(0, 1)]);
     }
 
     #[test]

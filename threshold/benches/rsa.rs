@@ -37,6 +37,11 @@ fn threshold_rsa(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("combine_t_plus_1", bits), |b| {
             b.iter(|| public.combine(black_box(MSG), &shares).expect("combines"))
         });
+        // What every replica but the combiner does per object: check the combined signature.
+        let signature = public.combine(MSG, &shares).expect("combines").value;
+        group.bench_function(BenchmarkId::new("verify_signature", bits), |b| {
+            b.iter(|| assert!(public.verify(black_box(MSG), &signature)))
+        });
         // Eight objects at once (a replica's usual batch under load), one shared inversion; the
         // time is for all eight.
         let batch: Vec<(&[u8], &[SignatureShare])> = (0..8).map(|_| (MSG, shares.as_slice())).collect();

@@ -23,6 +23,11 @@ impl Adversarial for CbcMessage {
         match self {
             CbcMessage::Send(v) => Some(CbcMessage::Send(other_bytes(v, rng))),
             CbcMessage::Final(v, s) => Some(CbcMessage::Final(other_bytes(v, rng), s.clone())),
+            CbcMessage::Proof(d, s) => {
+                let mut d = *d;
+                flip_bit(&mut d, rng);
+                Some(CbcMessage::Proof(d, s.clone()))
+            }
             CbcMessage::Echo(_) => None,
         }
     }
@@ -37,6 +42,11 @@ impl Adversarial for CbcMessage {
                 let mut s = s.clone();
                 flip_bit(&mut s.0, rng);
                 Some(CbcMessage::Final(v.clone(), s))
+            }
+            CbcMessage::Proof(d, s) => {
+                let mut s = s.clone();
+                flip_bit(&mut s.0, rng);
+                Some(CbcMessage::Proof(*d, s))
             }
             CbcMessage::Send(_) => None,
         }

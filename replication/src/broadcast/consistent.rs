@@ -323,8 +323,8 @@ mod tests {
     fn the_value_goes_again_only_to_parties_whose_echo_the_proof_did_not_combine() {
         let (finals, outputs) = run(4, 1, 3);
         // Parties 0, 1 and 2 echoed (the quorum of 3); party 3 never saw the `Send`.
-        for p in 0..3 {
-            assert!(matches!(finals[p], Some(CbcMessage::Proof(..))), "party {p}: {:?}", finals[p]);
+        for (p, last) in finals.iter().enumerate().take(3) {
+            assert!(matches!(last, Some(CbcMessage::Proof(..))), "party {p}: {last:?}");
         }
         assert!(matches!(finals[3], Some(CbcMessage::Final(..))), "{:?}", finals[3]);
         for (p, delivered) in outputs.iter().enumerate() {

@@ -8,9 +8,7 @@ use threshold::bls::{BlsKeyShare, BlsKeyShares, BlsPublicKeySet, BlsPublicKeys, 
 use threshold::seal::{self, EncryptionKeyShare, EncryptionPublicKey, SealError, SealedRequest};
 
 fn to_bls_share(share: &SignatureShare) -> Option<BlsSignatureShare> {
-    let bytes: [u8; 96] = share.bytes.as_slice().try_into().ok()?;
-    let point = blsttc::SignatureShare::from_bytes(bytes).ok()?;
-    Some(BlsSignatureShare { id: share.id, share: point })
+    BlsSignatureShare::from_bytes(share.id, share.bytes.as_slice().try_into().ok()?)
 }
 
 fn to_bls_signature(signature: &Signature) -> Option<BlsSignature> {
@@ -108,7 +106,7 @@ pub struct BlsSigner(pub BlsKeyShare);
 impl ThresholdSigner for BlsSigner {
     fn sign(&self, dst: &[u8], msg: &[u8]) -> SignatureShare {
         let share = self.0.sign(dst, msg);
-        SignatureShare { id: share.id, bytes: share.share.to_bytes().to_vec() }
+        SignatureShare { id: share.id, bytes: share.to_bytes().to_vec() }
     }
 }
 

@@ -77,7 +77,49 @@ fn signed_bytes(dst: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
 
 /// The point in G2 that is signed for `(dst, msg)`.
 fn message_hash(dst: &[u8], msg: &[u8]) -> Option<G2Affine> {
-    signed_bytes(dst, msg).map(blsttc::hash_g2)
+    let bytes = signed_bytes(dst, msg)?;
+    let key: [u8; 32] = Sha256::digest(&bytes).into();
+    if let Some(hash) = RECENT_HASHES.lock().ok().and_then(|recent| recent.get(&key)) {
+        return Some(hash);
+    }
+    let hash = blsttc::hash_g2(&bytes);
+    if let Ok(mut recent) = RECENT_HASHES.lock() {
+        recent.insert(key, hash);
+    }
+    Some(hash)
+}
+
+/// Hashing to G2 costs about a third of a verification, and each statement of the agreement
+/// protocols is hashed several times by the same process: when its share is signed, when the
+/// shares are combined, and again when peers' combined signatures on it are checked. The hash is
+/// a pure function of the signed bytes, so remembering recent ones changes no result.
+static RECENT_HASHES: std::sync::Mutex<RecentHashes> = std::sync::Mutex::new(RecentHashes::new());
+
+/// Hashed statements kept per generation; at most two generations are kept.
+const RECENT_HASHES_PER_GENERATION: usize = 1024;
+
+/// A bounded memo of `SHA-256(signed bytes) -> H(signed bytes)`: two generations, the older one
+/// dropped when the newer is full, so lookups and inserts are O(1) and memory is bounded.
+struct RecentHashes {
+    current: std::collections::BTreeMap<[u8; 32], G2Affine>,
+    previous: std::collections::BTreeMap<[u8; 32], G2Affine>,
+}
+
+impl RecentHashes {
+    const fn new() -> Self {
+        RecentHashes { current: std::collections::BTreeMap::new(), previous: std::collections::BTreeMap::new() }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<G2Affine> {
+        self.current.get(key).or_else(|| self.previous.get(key)).copied()
+    }
+
+    fn insert(&mut self, key: [u8; 32], hash: G2Affine) {
+        if self.current.len() >= RECENT_HASHES_PER_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, hash);
+    }
 }
 
 /// Whether `signature` is `key`'s signature on the point `hash`: `e(key, hash) = e(g, signature)`,
@@ -899,6 +941,19 @@ mod tests {
                 other => panic!("expected NotEnoughValidShares, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn remembered_hashes_equal_fresh_ones_and_their_memory_is_bounded() {
+        for i in 0..(3 * RECENT_HASHES_PER_GENERATION) {
+            let msg = i.to_be_bytes();
+            let first = message_hash(b"itca/test/v1", &msg).unwrap();
+            let again = message_hash(b"itca/test/v1", &msg).unwrap();
+            let fresh = blsttc::hash_g2(signed_bytes(b"itca/test/v1", &msg).unwrap());
+            assert!(first == fresh && again == fresh);
+        }
+        let recent = RECENT_HASHES.lock().unwrap();
+        assert!(recent.current.len() + recent.previous.len() <= 2 * RECENT_HASHES_PER_GENERATION);
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct RequestStatus {
     pub refusal_message: Option<String>,
     /// For an issuance: whether the certificate is signed (and can be fetched).
     pub certificate_ready: bool,
+    /// For an issuance, once signed: the certificate, DER.
+    pub certificate_der: Option<Vec<u8>>,
 }
 
 /// A tree head with its signature (RFC 6962 `TreeHeadSignature`, sha256WithRSAEncryption under
@@ -1172,7 +1174,12 @@ impl Ca {
         let Some(der) = self.inner.store.certificate(serial).await?.and_then(|c| c.der) else {
             return Ok(None);
         };
-        Ok(Some(format!("{}{}", pem("CERTIFICATE", &der), self.root_pem())))
+        Ok(Some(self.chain_pem(&der)))
+    }
+
+    /// A signed certificate (DER) and the root, PEM.
+    pub fn chain_pem(&self, certificate_der: &[u8]) -> String {
+        format!("{}{}", pem("CERTIFICATE", certificate_der), self.root_pem())
     }
 
     /// Certificates in issuance order after log index `after`, at most `limit` (capped at
@@ -1184,15 +1191,10 @@ impl Ca {
 
     /// The outcome of the request with this digest (the runtime's request id), once applied.
     pub async fn request_status(&self, digest: &[u8; 32]) -> Result<Option<RequestStatus>, CaError> {
-        let Some(entry) = self.inner.store.entry_for_request(digest).await? else {
+        let Some((entry, certificate_der)) = self.inner.store.entry_for_request(digest).await? else {
             return Ok(None);
         };
-        let certificate_ready = match (&entry.kind, &entry.serial) {
-            (EntryKind::Issued, Some(serial)) => {
-                self.inner.store.certificate(serial).await?.is_some_and(|c| c.der.is_some())
-            }
-            _ => false,
-        };
+        let certificate_ready = certificate_der.is_some();
         Ok(Some(RequestStatus {
             log_index: entry.log_index,
             round: entry.round,
@@ -1201,6 +1203,7 @@ impl Ca {
             refusal_code: entry.refusal_code,
             refusal_message: entry.refusal_message,
             certificate_ready,
+            certificate_der,
         }))
     }
 

@@ -515,13 +515,21 @@ impl Store {
     }
 
     /// The first entry for a request digest (a request the ordering layer delivered twice has
-    /// its first outcome).
-    pub async fn entry_for_request(&self, digest: &[u8; 32]) -> Result<Option<EntryRow>, StoreError> {
-        let row = sqlx::query(&format!("{ENTRY_COLUMNS} WHERE request_digest = ? ORDER BY log_index LIMIT 1"))
-            .bind(&digest[..])
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| entry_row(&row)).transpose()
+    /// its first outcome), with the signed certificate of an issuance once there is one. One
+    /// query: a waiting submission asks this at each step of its request's way.
+    pub async fn entry_for_request(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(EntryRow, Option<Vec<u8>>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT e.log_index, e.round, e.request_digest, e.kind, e.serial, e.refusal_code, e.refusal_message, \
+             e.leaf, e.leaf_hash, c.der AS der FROM entries e LEFT JOIN certificates c \
+             ON e.kind = 'issued' AND c.serial = e.serial WHERE e.request_digest = ? ORDER BY e.log_index LIMIT 1",
+        )
+        .bind(&digest[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((entry_row(&row)?, row.try_get("der")?))).transpose()
     }
 
     /// Entries `start..=end` (inclusive, as RFC 6962's get-entries).

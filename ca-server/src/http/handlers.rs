@@ -128,13 +128,9 @@ fn refusal(code: RefusalCode, message: String) -> Problem {
 }
 
 /// The API's view of a request's fate.
-async fn api_status(
-    state: &AppState,
-    id: &[u8; 32],
-    status: Option<ca::RequestStatus>,
-) -> Result<api::RequestStatus, Problem> {
+fn api_status(state: &AppState, id: &[u8; 32], status: Option<ca::RequestStatus>) -> api::RequestStatus {
     let Some(status) = status else {
-        return Ok(api::RequestStatus {
+        return api::RequestStatus {
             request_id: hex::encode(id),
             state: RequestState::Pending,
             log_index: None,
@@ -142,13 +138,13 @@ async fn api_status(
             serial: None,
             refusal: None,
             certificate_chain_pem: None,
-        });
+        };
     };
-    let chain = match (&status.serial, status.kind, status.certificate_ready) {
-        (Some(serial), EntryKind::Issued, true) => state.ca.certificate_chain_pem(serial).await.map_err(internal)?,
+    let chain = match (status.kind, &status.certificate_der) {
+        (EntryKind::Issued, Some(der)) => Some(state.ca.chain_pem(der)),
         _ => None,
     };
-    Ok(api::RequestStatus {
+    api::RequestStatus {
         request_id: hex::encode(id),
         state: match status.kind {
             EntryKind::Issued => RequestState::Issued,
@@ -163,7 +159,7 @@ async fn api_status(
             .refusal_code
             .map(|code| api::Refusal { code, message: status.refusal_message.unwrap_or_default() }),
         certificate_chain_pem: chain,
-    })
+    }
 }
 
 /// Settled: refused, revoked, policy changed, or issued and signed.
@@ -235,7 +231,7 @@ async fn submit(
     // Submitted before (to this replica or another): its fate, not a second copy.
     let known = state.ca.request_status(&id).await.map_err(internal)?;
     if known.is_some() {
-        let status = api_status(&state, &id, known).await?;
+        let status = api_status(&state, &id, known);
         return Ok((StatusCode::OK, Json(status)).into_response());
     }
     let request = if sealed {
@@ -290,7 +286,7 @@ async fn submit(
         woken.as_mut().enable();
         status = state.ca.request_status(&id).await.map_err(internal)?;
         if settled(&status) {
-            let body = api_status(&state, &id, status).await?;
+            let body = api_status(&state, &id, status);
             return Ok((StatusCode::OK, Json(body)).into_response());
         }
         let moved_on = matches!((&status, key), (Some(s), WaitKey::Request(_)) if s.kind == EntryKind::Issued);
@@ -300,7 +296,7 @@ async fn submit(
         }
         if tokio::time::timeout_at(deadline, woken).await.is_err() {
             state.ca.unwatch(key, &notify);
-            let body = api_status(&state, &id, status).await?;
+            let body = api_status(&state, &id, status);
             let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
             let location = HeaderValue::from_str(&format!("/v1/requests/{}", hex::encode(id)));
             if let Ok(location) = location {
@@ -341,7 +337,7 @@ pub async fn submit_policy(
 pub async fn request_status(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = hex32(&path(id, "malformed-id", "Malformed id")?, "the request id")?;
     let status = state.ca.request_status(&id).await.map_err(internal)?;
-    Ok(Json(api_status(&state, &id, status).await?).into_response())
+    Ok(Json(api_status(&state, &id, status)).into_response())
 }
 
 fn certificate_info(row: crate::store::CertificateRow) -> api::CertificateInfo {

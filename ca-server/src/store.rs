@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::apply::{Applied, Effect, Known, KnownCertificate, Lookups};
 use crate::entry::{EntryKind, TreeHead};
@@ -149,6 +149,10 @@ pub struct StoredCrl {
 /// The replica's database.
 /// Connections in the pool: one writer (apply) and readers for the HTTP queries.
 const MAX_CONNECTIONS: u32 = 4;
+
+/// Rows per multi-row statement: at most 10 bound values a row, well below SQLite's limit of
+/// 32,766 variables a statement.
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -310,56 +314,79 @@ impl Store {
 
     /// Writes a round in one transaction. With `abort` set the transaction is dropped instead of
     /// committed, as if the process died just before the commit (a test hook).
+    ///
+    /// Rows of one kind go in multi-row statements: each statement is a round trip to sqlx's
+    /// worker thread, and a round of a few hundred certificates made three per certificate.
+    /// Entries go first (certificates refer to them), then the issued certificates, then
+    /// revocations and policy changes in log order (a revocation names a certificate issued
+    /// earlier in the log, possibly in this round).
     pub async fn commit_round(&self, write: &RoundWrite<'_>, abort: bool) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut entries = Vec::with_capacity(write.applied.len());
+        let mut certificates = Vec::new();
         for applied in write.applied {
             let entry = &applied.entry;
             let serial = match &applied.effect {
-                Effect::Issued(issued) => Some(issued.serial.clone()),
-                Effect::Revoked(revocation) => Some(revocation.serial.clone()),
+                Effect::Issued(issued) => Some(issued.serial.as_slice()),
+                Effect::Revoked(revocation) => Some(revocation.serial.as_slice()),
                 _ => None,
             };
             let (code, message) = match &applied.refusal {
                 Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
                 None => (None, None),
             };
-            sqlx::query(
+            entries.push((applied, int(entry.log_index)?, int(entry.round)?, serial, code, message));
+            if let Effect::Issued(issued) = &applied.effect {
+                let names =
+                    serde_json::to_string(&issued.dns_names).map_err(|e| StoreError::Corrupt(format!("names: {e}")))?;
+                let (not_before, not_after) = (int(issued.not_before)?, int(issued.not_after)?);
+                certificates.push((issued, int(entry.log_index)?, not_before, not_after, names));
+            }
+        }
+        let objects =
+            write.objects.iter().map(|o| Ok((o, int(o.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
+
+        let mut tx = self.pool.begin().await?;
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
-                 refusal_message, leaf, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(int(entry.log_index)?)
-            .bind(int(entry.round)?)
-            .bind(&entry.request_digest[..])
-            .bind(applied.replay_key.map(|k| k.to_vec()))
-            .bind(entry.body.kind().as_str())
-            .bind(serial)
-            .bind(code)
-            .bind(message)
-            .bind(applied.leaf.as_slice())
-            .bind(&applied.leaf_hash[..])
-            .execute(&mut *tx)
-            .await?;
+                 refusal_message, leaf, leaf_hash) ",
+            );
+            insert.push_values(chunk, |mut row, (applied, log_index, round, serial, code, message)| {
+                row.push_bind(*log_index)
+                    .push_bind(*round)
+                    .push_bind(&applied.entry.request_digest[..])
+                    .push_bind(applied.replay_key.map(|k| k.to_vec()))
+                    .push_bind(applied.entry.body.kind().as_str())
+                    .push_bind(*serial)
+                    .push_bind(*code)
+                    .push_bind(*message)
+                    .push_bind(applied.leaf.as_slice())
+                    .push_bind(&applied.leaf_hash[..]);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, not_before, \
+                 not_after, dns_names) ",
+            );
+            insert.push_values(chunk, |mut row, (issued, log_index, not_before, not_after, names)| {
+                row.push_bind(issued.serial.as_slice())
+                    .push_bind(*log_index)
+                    .push_bind(&issued.account[..])
+                    .push_bind(issued.profile.as_str())
+                    .push_bind(issued.tbs.as_slice())
+                    .push_bind(issued.public_key.as_slice())
+                    .push_bind(*not_before)
+                    .push_bind(*not_after)
+                    .push_bind(names.as_str());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for applied in write.applied {
+            let log_index = int(applied.entry.log_index)?;
             match &applied.effect {
-                Effect::None => {}
-                Effect::Issued(issued) => {
-                    let names = serde_json::to_string(&issued.dns_names)
-                        .map_err(|e| StoreError::Corrupt(format!("names: {e}")))?;
-                    sqlx::query(
-                        "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, not_before, \
-                         not_after, dns_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(issued.serial.as_slice())
-                    .bind(int(entry.log_index)?)
-                    .bind(&issued.account[..])
-                    .bind(issued.profile.as_str())
-                    .bind(issued.tbs.as_slice())
-                    .bind(issued.public_key.as_slice())
-                    .bind(int(issued.not_before)?)
-                    .bind(int(issued.not_after)?)
-                    .bind(names)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Effect::None | Effect::Issued(_) => {}
                 Effect::Revoked(revocation) => {
                     let updated = sqlx::query(
                         "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked_by = ? \
@@ -367,7 +394,7 @@ impl Store {
                     )
                     .bind(int(revocation.revoked_at)?)
                     .bind(i64::from(revocation.reason.code()))
-                    .bind(int(entry.log_index)?)
+                    .bind(log_index)
                     .bind(revocation.serial.as_slice())
                     .execute(&mut *tx)
                     .await?;
@@ -383,7 +410,7 @@ impl Store {
                         "INSERT INTO policies (version, log_index, json, sha256) \
                          VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?, ?)",
                     )
-                    .bind(int(entry.log_index)?)
+                    .bind(log_index)
                     .bind(policy.json.as_str())
                     .bind(&policy.sha256[..])
                     .execute(&mut *tx)
@@ -410,14 +437,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for object in write.objects {
-            sqlx::query("INSERT INTO signing_objects (hash, kind, ref, message) VALUES (?, ?, ?, ?)")
-                .bind(&object.hash[..])
-                .bind(object.kind.as_str())
-                .bind(int(object.reference)?)
-                .bind(object.message.as_slice())
-                .execute(&mut *tx)
-                .await?;
+        for chunk in objects.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO signing_objects (hash, kind, ref, message) ");
+            insert.push_values(chunk, |mut row, (object, reference)| {
+                row.push_bind(&object.hash[..])
+                    .push_bind(object.kind.as_str())
+                    .push_bind(*reference)
+                    .push_bind(object.message.as_slice());
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         let next_round = write.round.checked_add(1).ok_or(StoreError::IntegerRange(write.round))?;
         sqlx::query("UPDATE progress SET next_round = ?, next_crl_number = ? WHERE id = 1")
@@ -453,29 +481,42 @@ impl Store {
     }
 
     /// Records combined signatures and what each completes (the certificate or CRL DER), in one
-    /// transaction.
+    /// transaction. Signatures and certificates go in multi-row updates (see `commit_round`).
     pub async fn finish_signatures(&self, finished: &[FinishedSignature]) -> Result<(), StoreError> {
         if finished.is_empty() {
             return Ok(());
         }
+        let rows =
+            finished.iter().map(|f| Ok((f, int(f.object.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
         let mut tx = self.pool.begin().await?;
-        for FinishedSignature { object, signature, assembled } in finished {
-            sqlx::query("UPDATE signing_objects SET signature = ? WHERE hash = ?")
-                .bind(signature.as_slice())
-                .bind(&object.hash[..])
-                .execute(&mut *tx)
-                .await?;
-            let reference = int(object.reference)?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            // A VALUES table's columns are named column1, column2, ... in SQLite.
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE signing_objects SET signature = v.column2 FROM (");
+            update.push_values(chunk, |mut row, (f, _)| {
+                row.push_bind(&f.object.hash[..]).push_bind(f.signature.as_slice());
+            });
+            update.push(") AS v WHERE signing_objects.hash = v.column1");
+            update.build().execute(&mut *tx).await?;
+        }
+        let certificates: Vec<_> =
+            rows.iter().filter(|(f, _)| matches!(f.object.kind, ObjectKind::Certificate)).collect();
+        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE certificates SET der = v.column2 FROM (");
+            update.push_values(chunk, |mut row, (f, reference)| {
+                row.push_bind(*reference).push_bind(f.assembled.as_deref());
+            });
+            update.push(") AS v WHERE certificates.log_index = v.column1");
+            update.build().execute(&mut *tx).await?;
+        }
+        for (FinishedSignature { object, signature, assembled }, reference) in &rows {
             let (sql, value) = match object.kind {
-                ObjectKind::Certificate => {
-                    ("UPDATE certificates SET der = ? WHERE log_index = ?", assembled.as_deref())
-                }
+                ObjectKind::Certificate => continue,
                 ObjectKind::Crl => ("UPDATE crls SET der = ? WHERE crl_number = ?", assembled.as_deref()),
                 ObjectKind::TreeHead => {
                     ("UPDATE tree_heads SET signature = ? WHERE tree_size = ?", Some(&signature[..]))
                 }
             };
-            sqlx::query(sql).bind(value).bind(reference).execute(&mut *tx).await?;
+            sqlx::query(sql).bind(value).bind(*reference).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

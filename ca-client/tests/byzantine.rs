@@ -142,20 +142,35 @@ fn log_size(cluster: &Cluster, id: usize) -> u64 {
 /// Kinds whose faults the honest replicas attribute: their metrics must count them.
 const ATTRIBUTED: [&str; 3] = ["corrupt", "garbage", "bad-rsa-shares"];
 
-/// Waits until the honest replicas count more than `more_than` faults against `peer`.
-fn wait_faults_against(cluster: &Cluster, honest: &[usize], peer: usize, more_than: u64, kind: &str) -> u64 {
+/// Checks every 200 ms, doing `between(attempt)` before each wait, until the honest replicas
+/// count more than `more_than` faults against `peer`; fails the test after `limit`.
+fn until_faults_against(
+    cluster: &Cluster,
+    (honest, peer, more_than): (&[usize], usize, u64),
+    kind: &str,
+    limit: Duration,
+    mut between: impl FnMut(usize),
+) -> u64 {
     let started = Instant::now();
+    let mut attempt = 0;
     loop {
         let counted = faults_against(cluster, honest, peer);
         if counted > more_than {
             return counted;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "[{kind}] no fault counted against {peer} beyond {more_than}"
+            started.elapsed() < limit,
+            "[{kind}] no fault counted against {peer} beyond {more_than} after {attempt} checks"
         );
+        between(attempt);
+        attempt += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Waits until the honest replicas count more than `more_than` faults against `peer`.
+fn wait_faults_against(cluster: &Cluster, honest: &[usize], peer: usize, more_than: u64, kind: &str) -> u64 {
+    until_faults_against(cluster, (honest, peer, more_than), kind, Duration::from_secs(20), |_| {})
 }
 
 /// Issues further certificates until the honest replicas count more than `more_than` faults
@@ -163,23 +178,11 @@ fn wait_faults_against(cluster: &Cluster, honest: &[usize], peer: usize, more_th
 /// behind its peers, whose signature then arrives before it computes its (bad) share, so the
 /// number of requests it takes to catch it again depends on the machine's load.
 fn issue_until_faults_against(cluster: &Cluster, honest: &[usize], peer: usize, more_than: u64, kind: &str) -> u64 {
-    let started = Instant::now();
-    let mut i = 0;
-    loop {
-        let counted = faults_against(cluster, honest, peer);
-        if counted > more_than {
-            return counted;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "[{kind}] no fault counted against {peer} beyond {more_than} in {i} more requests"
-        );
+    until_faults_against(cluster, (honest, peer, more_than), kind, Duration::from_secs(30), |i| {
         let (name, key, cert) = (format!("more{i}.localhost"), format!("more{i}.key"), format!("more{i}.pem"));
         let output = cluster.client(&["request", "--name", &name, "--key-out", &key, "--cert-out", &cert]);
         assert!(output.status.success(), "[{kind}] further request {i} failed:\n{}", show(&output));
-        i += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    })
 }
 
 /// One run: `t` Byzantine replicas (the last ones) doing `kind`, the rest honest, and `crash`.

@@ -163,8 +163,6 @@ pub struct RequestStatus {
     pub serial: Option<Vec<u8>>,
     pub refusal_code: Option<String>,
     pub refusal_message: Option<String>,
-    /// For an issuance: whether the certificate is signed (and can be fetched).
-    pub certificate_ready: bool,
     /// For an issuance, once signed: the certificate, DER.
     pub certificate_der: Option<Vec<u8>>,
 }
@@ -1194,7 +1192,6 @@ impl Ca {
         let Some((entry, certificate_der)) = self.inner.store.entry_for_request(digest).await? else {
             return Ok(None);
         };
-        let certificate_ready = certificate_der.is_some();
         Ok(Some(RequestStatus {
             log_index: entry.log_index,
             round: entry.round,
@@ -1202,7 +1199,6 @@ impl Ca {
             serial: entry.serial,
             refusal_code: entry.refusal_code,
             refusal_message: entry.refusal_message,
-            certificate_ready,
             certificate_der,
         }))
     }

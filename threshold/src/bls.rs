@@ -16,8 +16,8 @@
 //! Key generation, key-share storage and hashing to the curve are blsttc's; signing, verifying
 //! and combining work on the curve points (`blstrs`) directly, because blsttc's verification
 //! computes two whole pairings and compares them, where checking `e(pk, H(m)) · e(-g, σ) = 1`
-//! needs one multi-Miller loop and a single final exponentiation (about 40% less; the agreement
-//! rounds spend most of their BLS time verifying).
+//! needs one multi-Miller loop and a single final exponentiation (a quarter less per check; the
+//! agreement rounds spend about half their BLS time verifying).
 //!
 //! The cluster has three BLS key sets ([`BlsPublicKeys`]) plus the threshold-encryption key of
 //! [`crate::seal`], with the thresholds of DESIGN.md §3:

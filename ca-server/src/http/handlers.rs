@@ -164,7 +164,7 @@ fn api_status(state: &AppState, id: &[u8; 32], status: Option<ca::RequestStatus>
 
 /// Settled: refused, revoked, policy changed, or issued and signed.
 fn settled(status: &Option<ca::RequestStatus>) -> bool {
-    status.as_ref().is_some_and(|s| s.kind != EntryKind::Issued || s.certificate_ready)
+    status.as_ref().is_some_and(|s| s.kind != EntryKind::Issued || s.certificate_der.is_some())
 }
 
 #[derive(Deserialize)]

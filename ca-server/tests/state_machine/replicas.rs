@@ -80,7 +80,7 @@ async fn four_replicas_store_byte_identical_signed_entries_certificates_crls_and
         assert_eq!(LogEntry::decode(&entry.leaf).unwrap().log_index, entry.log_index);
     }
     let status = ca.request_status(&round0.requests[1].digest).await.unwrap().unwrap();
-    assert_eq!((status.log_index, status.kind, status.certificate_ready), (1, EntryKind::Issued, true));
+    assert_eq!((status.log_index, status.kind, status.certificate_der.is_some()), (1, EntryKind::Issued, true));
     let revoked = ca.certificate(&certificates[1].serial).await.unwrap().unwrap();
     assert_eq!(revoked.revocation_reason, Some(RevocationReason::KeyCompromise.code()));
     let crls = ca.crls().await.unwrap();

@@ -93,3 +93,41 @@ fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
         assert_eq!(delivered[0].requests, vec![b"held request".to_vec()]);
     }
 }
+
+#[test]
+fn a_request_ordered_again_is_dropped_within_the_remembered_rounds_and_ordered_after_them() {
+    use rand::SeedableRng;
+    use replication::atomic::{AbcInput, AtomicBroadcast, DeliveredRound};
+    use replication::crypto::standin::StandinCluster;
+    use replication::{InstanceId, Protocol};
+    use std::sync::Arc;
+
+    let (n, t) = (4, 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let cluster = StandinCluster::deal(n, t, &mut rng);
+    let config = AbcConfig { max_batch: 4, remember_rounds: 2, ..AbcConfig::default() };
+    let mut nodes: Vec<AtomicBroadcast> =
+        (0..n).map(|i| AtomicBroadcast::new(Arc::new(cluster.network_info(i)), InstanceId::root(6), config)).collect();
+    for node in nodes.iter_mut() {
+        let _ = node.handle_input(AbcInput::Clock(1_000), &mut rng);
+    }
+    // Submits `request` at replica 0 and runs the network dry: what each replica delivered.
+    let mut submit = |nodes: &mut Vec<AtomicBroadcast>, request: &[u8]| -> Vec<Vec<DeliveredRound>> {
+        let step = nodes[0].handle_input(AbcInput::Submit(request.to_vec()), &mut rng);
+        common::deliver_all(nodes, step.messages.into_iter().map(|m| (0, m.target, m.message)).collect(), &mut rng)
+    };
+    let requests_of = |outputs: &[Vec<DeliveredRound>]| -> Vec<Vec<Vec<u8>>> {
+        outputs.iter().map(|rounds| rounds.iter().flat_map(|r| r.requests.clone()).collect()).collect()
+    };
+
+    let every = |requests: &[&[u8]]| vec![requests.iter().map(|r| r.to_vec()).collect::<Vec<_>>(); n];
+    assert_eq!(requests_of(&submit(&mut nodes, b"renew")), every(&[b"renew"]), "round 0");
+    assert_eq!(requests_of(&submit(&mut nodes, b"renew")), every(&[]), "round 0 is remembered: a duplicate");
+    assert_eq!(requests_of(&submit(&mut nodes, b"a")), every(&[b"a"]), "round 1");
+    assert_eq!(requests_of(&submit(&mut nodes, b"b")), every(&[b"b"]), "round 2: round 0 is forgotten");
+    assert_eq!(
+        requests_of(&submit(&mut nodes, b"renew")),
+        every(&[b"renew"]),
+        "beyond the remembered rounds the request is ordered again, by every replica alike"
+    );
+}

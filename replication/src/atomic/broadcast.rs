@@ -41,12 +41,36 @@ pub struct AbcConfig {
     pub future_buffer_per_peer: usize,
     /// Delivered rounds whose agreement keeps serving peers still deciding them.
     pub keep_rounds: u64,
+    /// Delivered rounds whose requests are remembered, so that a request ordered again within
+    /// them is dropped as a duplicate. Older ones are forgotten, so memory does not grow with
+    /// the log; the application must tolerate a request ordered again after that (the CA does:
+    /// a command's replay key is refused a second time).
+    #[serde(default = "default_remember_rounds")]
+    pub remember_rounds: u64,
+}
+
+fn default_remember_rounds() -> u64 {
+    4096
 }
 
 impl Default for AbcConfig {
     fn default() -> Self {
-        AbcConfig { max_batch: 100, future_rounds: 8, future_buffer_per_peer: 4096, keep_rounds: 4 }
+        AbcConfig {
+            max_batch: 100,
+            future_rounds: 8,
+            future_buffer_per_peer: 4096,
+            keep_rounds: 4,
+            remember_rounds: default_remember_rounds(),
+        }
     }
+}
+
+/// The requests one delivered round added to the order, by digest.
+#[derive(Serialize, Deserialize)]
+struct RememberedRound {
+    round: u64,
+    #[serde(with = "crate::wire::digests")]
+    digests: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,8 +135,11 @@ pub struct AtomicBroadcast {
     /// Requests this replica accepted from its own clients and has not delivered yet.
     #[serde(with = "crate::wire::digests")]
     own: BTreeSet<[u8; 32]>,
+    /// Requests delivered in the last `config.remember_rounds` rounds.
     #[serde(with = "crate::wire::digests")]
     delivered: BTreeSet<[u8; 32]>,
+    /// The same digests by round, oldest first, to forget them in order.
+    remembered: VecDeque<RememberedRound>,
     clock: u64,
     /// The next round to deliver.
     round: u64,
@@ -152,6 +179,7 @@ impl AtomicBroadcast {
             pending: BTreeMap::new(),
             own: BTreeSet::new(),
             delivered: BTreeSet::new(),
+            remembered: VecDeque::new(),
             clock: 0,
             round: 0,
             rounds: BTreeMap::new(),
@@ -365,17 +393,36 @@ impl AtomicBroadcast {
         step
     }
 
+    /// Records what round `round` delivered and forgets the rounds `config.remember_rounds`
+    /// behind it. Every honest replica delivers the same rounds, so all forget the same digests
+    /// at the same round and keep delivering the same requests.
+    fn remember(&mut self, round: u64, digests: Vec<[u8; 32]>) {
+        self.remembered.push_back(RememberedRound { round, digests });
+        while let Some(oldest) = self.remembered.front()
+            && oldest.round.saturating_add(self.config.remember_rounds) <= round
+        {
+            if let Some(forgotten) = self.remembered.pop_front() {
+                for d in &forgotten.digests {
+                    self.delivered.remove(d);
+                }
+            }
+        }
+    }
+
     fn deliver(&mut self, round: u64, out: MvbaOutput, step: &mut AbcStep, rng: &mut dyn RngCore) {
         // The agreement decides only values that passed the predicate here (n-t valid batches),
         // and a peer's round was checked with `verify_round_proof`, so decoding suffices.
         let batches = decode_proposal(&out.value).unwrap_or_default();
         let mut requests = Vec::new();
+        let mut digests = Vec::new();
         for (d, request) in self.new_requests(&batches) {
             self.delivered.insert(d);
             self.pending.remove(&d);
             self.own.remove(&d);
+            digests.push(d);
             requests.push(request);
         }
+        self.remember(round, digests);
         self.pending_order.retain(|d| self.pending.contains_key(d));
         // Own broadcasts whose requests are now ordered free their room in our window, even if
         // we never delivered them ourselves (see `Dissemination::ordered`).

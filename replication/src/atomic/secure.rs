@@ -159,7 +159,8 @@ const RELEASE_LOG_LIMIT: usize = 1 << 16;
 /// The snapshot format; a snapshot of another version is refused, not guessed at.
 /// 2: dissemination broadcasts carry batches of requests.
 /// 3: proposals send each distinct request once (`batch::encode_proposal`).
-const SNAPSHOT_VERSION: u32 = 3;
+/// 4: delivered requests are remembered by round, for `AbcConfig::remember_rounds` rounds.
+const SNAPSHOT_VERSION: u32 = 4;
 
 /// A decryption share released: which request, and whether its position was fixed then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,7 +40,10 @@ pub fn decode<M: DeserializeOwned>(from: PartyId, bytes: &[u8]) -> Result<M, Fau
 pub enum SnapshotError {
     #[error("snapshot does not decode: {0}")]
     Decode(String),
-    #[error("snapshot format version {found}, this build reads version {expected}")]
+    #[error(
+        "snapshot format version {found}, this build reads version {expected}: the replica's state was \
+         written by another build; run that build on it, or start from a new data folder"
+    )]
     Version { expected: u32, found: u32 },
     #[error("snapshot is of party {found}, this replica is party {expected}")]
     WrongParty { expected: PartyId, found: PartyId },

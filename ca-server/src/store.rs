@@ -15,8 +15,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::apply::{Applied, Effect, Known, KnownCertificate, Lookups};
 use crate::entry::{EntryKind, TreeHead};
@@ -153,6 +154,25 @@ const MAX_CONNECTIONS: u32 = 4;
 /// Rows per multi-row statement: at most 10 bound values a row, well below SQLite's limit of
 /// 32,766 variables a statement.
 const ROWS_PER_STATEMENT: usize = 500;
+
+/// Runs `head VALUES (..), (..) tail` over `rows`, at most [`ROWS_PER_STATEMENT`] rows a
+/// statement, `bind` pushing one row's values. Each statement is a round trip to sqlx's worker
+/// thread, so a round's rows of one kind go in one, not one each.
+async fn execute_in_chunks<'a, T>(
+    connection: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    rows: &'a [T],
+    mut bind: impl FnMut(Separated<'_, 'a, Sqlite, &'static str>, &'a T),
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = QueryBuilder::<Sqlite>::new(head);
+        statement.push_values(chunk, &mut bind);
+        statement.push(tail);
+        statement.build().execute(&mut *connection).await?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -334,57 +354,54 @@ impl Store {
                 Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
                 None => (None, None),
             };
-            entries.push((applied, int(entry.log_index)?, int(entry.round)?, serial, code, message));
+            let log_index = int(entry.log_index)?;
+            entries.push((applied, log_index, int(entry.round)?, serial, code, message));
             if let Effect::Issued(issued) = &applied.effect {
                 let names =
                     serde_json::to_string(&issued.dns_names).map_err(|e| StoreError::Corrupt(format!("names: {e}")))?;
                 let (not_before, not_after) = (int(issued.not_before)?, int(issued.not_after)?);
-                certificates.push((issued, int(entry.log_index)?, not_before, not_after, names));
+                certificates.push((issued, log_index, not_before, not_after, names));
             }
         }
         let objects =
             write.objects.iter().map(|o| Ok((o, int(o.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
 
         let mut tx = self.pool.begin().await?;
-        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
-                 refusal_message, leaf, leaf_hash) ",
-            );
-            insert.push_values(chunk, |mut row, (applied, log_index, round, serial, code, message)| {
-                row.push_bind(*log_index)
-                    .push_bind(*round)
-                    .push_bind(&applied.entry.request_digest[..])
-                    .push_bind(applied.replay_key.map(|k| k.to_vec()))
-                    .push_bind(applied.entry.body.kind().as_str())
-                    .push_bind(*serial)
-                    .push_bind(*code)
-                    .push_bind(*message)
-                    .push_bind(applied.leaf.as_slice())
-                    .push_bind(&applied.leaf_hash[..]);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, not_before, \
-                 not_after, dns_names) ",
-            );
-            insert.push_values(chunk, |mut row, (issued, log_index, not_before, not_after, names)| {
-                row.push_bind(issued.serial.as_slice())
-                    .push_bind(*log_index)
-                    .push_bind(&issued.account[..])
-                    .push_bind(issued.profile.as_str())
-                    .push_bind(issued.tbs.as_slice())
-                    .push_bind(issued.public_key.as_slice())
-                    .push_bind(*not_before)
-                    .push_bind(*not_after)
-                    .push_bind(names.as_str());
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        for applied in write.applied {
-            let log_index = int(applied.entry.log_index)?;
+        let (insert_entries, no_tail) = (
+            "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
+             refusal_message, leaf, leaf_hash) ",
+            "",
+        );
+        execute_in_chunks(&mut tx, insert_entries, no_tail, &entries, |mut row, entry| {
+            let (applied, log_index, round, serial, code, message) = entry;
+            row.push_bind(*log_index)
+                .push_bind(*round)
+                .push_bind(&applied.entry.request_digest[..])
+                .push_bind(applied.replay_key.map(|k| k.to_vec()))
+                .push_bind(applied.entry.body.kind().as_str())
+                .push_bind(*serial)
+                .push_bind(*code)
+                .push_bind(*message)
+                .push_bind(applied.leaf.as_slice())
+                .push_bind(&applied.leaf_hash[..]);
+        })
+        .await?;
+        let insert_certificates = "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, \
+                                   not_before, not_after, dns_names) ";
+        execute_in_chunks(&mut tx, insert_certificates, no_tail, &certificates, |mut row, certificate| {
+            let (issued, log_index, not_before, not_after, names) = certificate;
+            row.push_bind(issued.serial.as_slice())
+                .push_bind(*log_index)
+                .push_bind(&issued.account[..])
+                .push_bind(issued.profile.as_str())
+                .push_bind(issued.tbs.as_slice())
+                .push_bind(issued.public_key.as_slice())
+                .push_bind(*not_before)
+                .push_bind(*not_after)
+                .push_bind(names.as_str());
+        })
+        .await?;
+        for &(applied, log_index, ..) in &entries {
             match &applied.effect {
                 Effect::None | Effect::Issued(_) => {}
                 Effect::Revoked(revocation) => {
@@ -437,16 +454,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for chunk in objects.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO signing_objects (hash, kind, ref, message) ");
-            insert.push_values(chunk, |mut row, (object, reference)| {
-                row.push_bind(&object.hash[..])
-                    .push_bind(object.kind.as_str())
-                    .push_bind(*reference)
-                    .push_bind(object.message.as_slice());
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
+        let insert_objects = "INSERT INTO signing_objects (hash, kind, ref, message) ";
+        execute_in_chunks(&mut tx, insert_objects, no_tail, &objects, |mut row, (object, reference)| {
+            row.push_bind(&object.hash[..])
+                .push_bind(object.kind.as_str())
+                .push_bind(*reference)
+                .push_bind(object.message.as_slice());
+        })
+        .await?;
         let next_round = write.round.checked_add(1).ok_or(StoreError::IntegerRange(write.round))?;
         sqlx::query("UPDATE progress SET next_round = ?, next_crl_number = ? WHERE id = 1")
             .bind(int(next_round)?)
@@ -489,25 +504,23 @@ impl Store {
         let rows =
             finished.iter().map(|f| Ok((f, int(f.object.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
         let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            // A VALUES table's columns are named column1, column2, ... in SQLite.
-            let mut update = QueryBuilder::<Sqlite>::new("UPDATE signing_objects SET signature = v.column2 FROM (");
-            update.push_values(chunk, |mut row, (f, _)| {
-                row.push_bind(&f.object.hash[..]).push_bind(f.signature.as_slice());
-            });
-            update.push(") AS v WHERE signing_objects.hash = v.column1");
-            update.build().execute(&mut *tx).await?;
-        }
+        // A VALUES table's columns are named column1, column2, ... in SQLite.
+        let (set_signatures, by_hash) = (
+            "UPDATE signing_objects SET signature = v.column2 FROM (",
+            ") AS v WHERE signing_objects.hash = v.column1",
+        );
+        execute_in_chunks(&mut tx, set_signatures, by_hash, &rows, |mut row, (f, _)| {
+            row.push_bind(&f.object.hash[..]).push_bind(f.signature.as_slice());
+        })
+        .await?;
         let certificates: Vec<_> =
             rows.iter().filter(|(f, _)| matches!(f.object.kind, ObjectKind::Certificate)).collect();
-        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
-            let mut update = QueryBuilder::<Sqlite>::new("UPDATE certificates SET der = v.column2 FROM (");
-            update.push_values(chunk, |mut row, (f, reference)| {
-                row.push_bind(*reference).push_bind(f.assembled.as_deref());
-            });
-            update.push(") AS v WHERE certificates.log_index = v.column1");
-            update.build().execute(&mut *tx).await?;
-        }
+        let (set_der, by_log_index) =
+            ("UPDATE certificates SET der = v.column2 FROM (", ") AS v WHERE certificates.log_index = v.column1");
+        execute_in_chunks(&mut tx, set_der, by_log_index, &certificates, |mut row, (f, reference)| {
+            row.push_bind(*reference).push_bind(f.assembled.as_deref());
+        })
+        .await?;
         for (FinishedSignature { object, signature, assembled }, reference) in &rows {
             let (sql, value) = match object.kind {
                 ObjectKind::Certificate => continue,

@@ -265,3 +265,29 @@ async fn applying_a_round_leaves_share_computation_to_the_signing_task() {
     assert_eq!(shares, 2 * pending, "the signing tasks computed t + 1 = 2 shares per object");
     assert!(messages > 0, "and sent them");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_of_more_certificates_than_one_statement_holds_is_stored_and_signed_whole_everywhere() {
+    // The store writes a round's rows, and a batch's signatures, in statements of at most 500
+    // rows: 501 certificates take two of each.
+    const CERTIFICATES: usize = 501;
+    let mut net = Net::new().await;
+    let mut rounds = Rounds::new();
+    let (op, key) = (operator(), Key::p256(5));
+    let requests = (0..CERTIFICATES)
+        .map(|i| {
+            let name = format!("h{i}.localhost");
+            issue(&op, &csr(&key, &name, &[&name]), "default", None, &format!("big{i}"))
+        })
+        .collect();
+    net.apply(&rounds.round(requests)).await;
+    net.settle().await;
+    assert_identical(&net).await;
+
+    let ca = net.ca(0);
+    assert_eq!(ca.entries(0, 10_000).await.unwrap().len(), CERTIFICATES);
+    let certificates = ca.certificates(None, 1000).await.unwrap();
+    assert_eq!(certificates.len(), CERTIFICATES);
+    assert!(certificates.iter().all(|c| c.der.is_some()), "every certificate is signed");
+    assert_eq!(certificates[CERTIFICATES - 1].dns_names, [format!("h{}.localhost", CERTIFICATES - 1)]);
+}

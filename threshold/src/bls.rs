@@ -350,9 +350,11 @@ impl BlsPublicKeySet {
         for (k, share) in shares.iter().enumerate() {
             // λ_k = Π_{j≠k} x_j / (x_j - x_k)
             let (mut numerator, mut denominator) = (Scalar::one(), Scalar::one());
-            for (_, x) in xs.iter().enumerate().filter(|&(j, _)| j != k) {
-                numerator *= x;
-                denominator *= *x - xs[k];
+            for (j, x) in xs.iter().enumerate() {
+                if j != k {
+                    numerator *= x;
+                    denominator *= *x - xs[k];
+                }
             }
             let lambda = numerator * Option::<Scalar>::from(denominator.invert())?;
             sum += G2Projective::from(share.share) * lambda;
@@ -948,8 +950,12 @@ mod tests {
         for i in 0..(3 * RECENT_HASHES_PER_GENERATION) {
             let msg = i.to_be_bytes();
             let first = message_hash(b"itca/test/v1", &msg).unwrap();
+            let bytes = signed_bytes(b"itca/test/v1", &msg).unwrap();
+            let key: [u8; 32] = Sha256::digest(&bytes).into();
+            let remembered = RECENT_HASHES.lock().unwrap().get(&key);
+            assert_eq!(remembered, Some(first), "the hash just computed is remembered");
             let again = message_hash(b"itca/test/v1", &msg).unwrap();
-            let fresh = blsttc::hash_g2(signed_bytes(b"itca/test/v1", &msg).unwrap());
+            let fresh = blsttc::hash_g2(&bytes);
             assert!(first == fresh && again == fresh);
         }
         let recent = RECENT_HASHES.lock().unwrap();

@@ -520,12 +520,6 @@ impl BlsSignature {
     }
 }
 
-impl std::hash::Hash for BlsSignature {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.to_bytes().hash(state);
-    }
-}
-
 impl fmt::Debug for BlsSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "BlsSignature({})", hex::encode(self.to_bytes()))

@@ -419,7 +419,6 @@ impl Ca {
     pub async fn recover(&self) -> Result<(), CaError> {
         let inner = &self.inner;
         let mut machine = inner.machine.lock().await;
-        inner.store.reset_connections().await?;
         let mut loaded = inner.store.load().await?;
         let Some((policy_json, policy_hash)) = loaded.policy.take() else {
             return Err(CaError::Config("the database lost its policy".into()));

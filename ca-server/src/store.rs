@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::apply::{Applied, Effect, Known, KnownCertificate, Lookups};
 use crate::entry::{EntryKind, TreeHead};
@@ -218,19 +218,33 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Replaces every pooled connection with a fresh one. After a failed write (disk full) a
-    /// transaction's rollback can fail too, leaving a connection inside a transaction that a
-    /// later `BEGIN` would only nest into (its commit never reaching the database); fresh
-    /// connections start clean.
-    pub async fn reset_connections(&self) -> Result<(), StoreError> {
-        let mut held = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
-            held.push(self.pool.acquire().await?);
+    /// Runs `body` in one transaction on a connection of its own, then commits it (or, with
+    /// `commit` false, a test hook, rolls it back). A connection whose transaction failed is
+    /// closed, never returned to the pool: when a write fails (a full disk at COMMIT), SQLite
+    /// may end the transaction itself while sqlx still counts it open, so the connection's next
+    /// `BEGIN` would become a SAVEPOINT inside a transaction that never ends; its "commit" would
+    /// commit nothing and hold the write lock until the replica restarted, losing the round.
+    async fn transaction(
+        &self,
+        commit: bool,
+        body: impl AsyncFnOnce(&mut SqliteConnection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let result = async {
+            let mut tx = connection.begin().await?;
+            body(&mut tx).await?;
+            match commit {
+                true => tx.commit().await?,
+                false => tx.rollback().await?,
+            }
+            Ok(())
         }
-        for connection in held {
-            let _ = connection.close().await;
+        .await;
+        if result.is_err() {
+            // Closing rolls back whatever the connection still has open.
+            let _ = connection.detach().close().await;
         }
-        Ok(())
+        result
     }
 
     /// Closes the connections (waiting for them to finish).
@@ -332,7 +346,7 @@ impl Store {
             .collect()
     }
 
-    /// Writes a round in one transaction. With `abort` set the transaction is dropped instead of
+    /// Writes a round in one transaction. With `abort` set the transaction is rolled back instead of
     /// committed, as if the process died just before the commit (a test hook).
     ///
     /// Rows of one kind go in multi-row statements: each statement is a round trip to sqlx's
@@ -366,86 +380,88 @@ impl Store {
         let objects =
             write.objects.iter().map(|o| Ok((o, int(o.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
 
-        let mut tx = self.pool.begin().await?;
-        let (insert_entries, no_tail) = (
-            "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
+        self.transaction(!abort, async |tx| {
+            let (insert_entries, no_tail) = (
+                "INSERT INTO entries (log_index, round, request_digest, replay_key, kind, serial, refusal_code, \
              refusal_message, leaf, leaf_hash) ",
-            "",
-        );
-        execute_in_chunks(&mut tx, insert_entries, no_tail, &entries, |mut row, entry| {
-            let (applied, log_index, round, serial, code, message) = entry;
-            row.push_bind(*log_index)
-                .push_bind(*round)
-                .push_bind(&applied.entry.request_digest[..])
-                .push_bind(applied.replay_key.map(|k| k.to_vec()))
-                .push_bind(applied.entry.body.kind().as_str())
-                .push_bind(*serial)
-                .push_bind(*code)
-                .push_bind(*message)
-                .push_bind(applied.leaf.as_slice())
-                .push_bind(&applied.leaf_hash[..]);
-        })
-        .await?;
-        let insert_certificates = "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, \
+                "",
+            );
+            execute_in_chunks(tx, insert_entries, no_tail, &entries, |mut row, entry| {
+                let (applied, log_index, round, serial, code, message) = entry;
+                row.push_bind(*log_index)
+                    .push_bind(*round)
+                    .push_bind(&applied.entry.request_digest[..])
+                    .push_bind(applied.replay_key.map(|k| k.to_vec()))
+                    .push_bind(applied.entry.body.kind().as_str())
+                    .push_bind(*serial)
+                    .push_bind(*code)
+                    .push_bind(*message)
+                    .push_bind(applied.leaf.as_slice())
+                    .push_bind(&applied.leaf_hash[..]);
+            })
+            .await?;
+            let insert_certificates = "INSERT INTO certificates (serial, log_index, account, profile, tbs, public_key, \
                                    not_before, not_after, dns_names) ";
-        execute_in_chunks(&mut tx, insert_certificates, no_tail, &certificates, |mut row, certificate| {
-            let (issued, log_index, not_before, not_after, names) = certificate;
-            row.push_bind(issued.serial.as_slice())
-                .push_bind(*log_index)
-                .push_bind(&issued.account[..])
-                .push_bind(issued.profile.as_str())
-                .push_bind(issued.tbs.as_slice())
-                .push_bind(issued.public_key.as_slice())
-                .push_bind(*not_before)
-                .push_bind(*not_after)
-                .push_bind(names.as_str());
-        })
-        .await?;
-        for &(applied, log_index, ..) in &entries {
-            match &applied.effect {
-                Effect::None | Effect::Issued(_) => {}
-                Effect::Revoked(revocation) => {
-                    let updated = sqlx::query(
-                        "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked_by = ? \
+            execute_in_chunks(tx, insert_certificates, no_tail, &certificates, |mut row, certificate| {
+                let (issued, log_index, not_before, not_after, names) = certificate;
+                row.push_bind(issued.serial.as_slice())
+                    .push_bind(*log_index)
+                    .push_bind(&issued.account[..])
+                    .push_bind(issued.profile.as_str())
+                    .push_bind(issued.tbs.as_slice())
+                    .push_bind(issued.public_key.as_slice())
+                    .push_bind(*not_before)
+                    .push_bind(*not_after)
+                    .push_bind(names.as_str());
+            })
+            .await?;
+            for &(applied, log_index, ..) in &entries {
+                match &applied.effect {
+                    Effect::None | Effect::Issued(_) => {}
+                    Effect::Revoked(revocation) => {
+                        let updated = sqlx::query(
+                            "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked_by = ? \
                          WHERE serial = ? AND revoked_at IS NULL",
-                    )
-                    .bind(int(revocation.revoked_at)?)
-                    .bind(i64::from(revocation.reason.code()))
-                    .bind(log_index)
-                    .bind(revocation.serial.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() != 1 {
-                        return Err(StoreError::Corrupt(format!(
-                            "revoking {}: not a stored, unrevoked certificate",
-                            hex::encode(&revocation.serial)
-                        )));
+                        )
+                        .bind(int(revocation.revoked_at)?)
+                        .bind(i64::from(revocation.reason.code()))
+                        .bind(log_index)
+                        .bind(revocation.serial.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                        if updated.rows_affected() != 1 {
+                            return Err(StoreError::Corrupt(format!(
+                                "revoking {}: not a stored, unrevoked certificate",
+                                hex::encode(&revocation.serial)
+                            )));
+                        }
+                    }
+                    Effect::PolicyChanged(policy) => {
+                        sqlx::query(
+                            "INSERT INTO policies (version, log_index, json, sha256) \
+                         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?, ?)",
+                        )
+                        .bind(log_index)
+                        .bind(policy.json.as_str())
+                        .bind(&policy.sha256[..])
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
-                Effect::PolicyChanged(policy) => {
-                    sqlx::query(
-                        "INSERT INTO policies (version, log_index, json, sha256) \
-                         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?, ?)",
-                    )
-                    .bind(log_index)
-                    .bind(policy.json.as_str())
-                    .bind(&policy.sha256[..])
+            }
+            if let Some(head) = &write.tree_head {
+                sqlx::query("INSERT INTO tree_heads (tree_size, round, timestamp_ms, root) VALUES (?, ?, ?, ?)")
+                    .bind(int(head.tree_size)?)
+                    .bind(int(write.round)?)
+                    .bind(int(head.timestamp_ms)?)
+                    .bind(&head.root[..])
                     .execute(&mut *tx)
                     .await?;
-                }
             }
-        }
-        if let Some(head) = &write.tree_head {
-            sqlx::query("INSERT INTO tree_heads (tree_size, round, timestamp_ms, root) VALUES (?, ?, ?, ?)")
-                .bind(int(head.tree_size)?)
-                .bind(int(write.round)?)
-                .bind(int(head.timestamp_ms)?)
-                .bind(&head.root[..])
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(crl) = &write.crl {
-            sqlx::query("INSERT INTO crls (crl_number, round, this_update, next_update, tbs) VALUES (?, ?, ?, ?, ?)")
+            if let Some(crl) = &write.crl {
+                sqlx::query(
+                    "INSERT INTO crls (crl_number, round, this_update, next_update, tbs) VALUES (?, ?, ?, ?, ?)",
+                )
                 .bind(int(crl.crl_number)?)
                 .bind(int(write.round)?)
                 .bind(int(crl.this_update)?)
@@ -453,27 +469,24 @@ impl Store {
                 .bind(crl.tbs.as_slice())
                 .execute(&mut *tx)
                 .await?;
-        }
-        let insert_objects = "INSERT INTO signing_objects (hash, kind, ref, message) ";
-        execute_in_chunks(&mut tx, insert_objects, no_tail, &objects, |mut row, (object, reference)| {
-            row.push_bind(&object.hash[..])
-                .push_bind(object.kind.as_str())
-                .push_bind(*reference)
-                .push_bind(object.message.as_slice());
-        })
-        .await?;
-        let next_round = write.round.checked_add(1).ok_or(StoreError::IntegerRange(write.round))?;
-        sqlx::query("UPDATE progress SET next_round = ?, next_crl_number = ? WHERE id = 1")
-            .bind(int(next_round)?)
-            .bind(int(write.next_crl_number)?)
-            .execute(&mut *tx)
+            }
+            let insert_objects = "INSERT INTO signing_objects (hash, kind, ref, message) ";
+            execute_in_chunks(tx, insert_objects, no_tail, &objects, |mut row, (object, reference)| {
+                row.push_bind(&object.hash[..])
+                    .push_bind(object.kind.as_str())
+                    .push_bind(*reference)
+                    .push_bind(object.message.as_slice());
+            })
             .await?;
-        if abort {
-            // Dropping the transaction rolls it back.
-            return Ok(());
-        }
-        tx.commit().await?;
-        Ok(())
+            let next_round = write.round.checked_add(1).ok_or(StoreError::IntegerRange(write.round))?;
+            sqlx::query("UPDATE progress SET next_round = ?, next_crl_number = ? WHERE id = 1")
+                .bind(int(next_round)?)
+                .bind(int(write.next_crl_number)?)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Objects not signed yet, oldest first.
@@ -503,36 +516,37 @@ impl Store {
         }
         let rows =
             finished.iter().map(|f| Ok((f, int(f.object.reference)?))).collect::<Result<Vec<_>, StoreError>>()?;
-        let mut tx = self.pool.begin().await?;
-        // A VALUES table's columns are named column1, column2, ... in SQLite.
-        let (set_signatures, by_hash) = (
-            "UPDATE signing_objects SET signature = v.column2 FROM (",
-            ") AS v WHERE signing_objects.hash = v.column1",
-        );
-        execute_in_chunks(&mut tx, set_signatures, by_hash, &rows, |mut row, (f, _)| {
-            row.push_bind(&f.object.hash[..]).push_bind(f.signature.as_slice());
+        self.transaction(true, async |tx| {
+            // A VALUES table's columns are named column1, column2, ... in SQLite.
+            let (set_signatures, by_hash) = (
+                "UPDATE signing_objects SET signature = v.column2 FROM (",
+                ") AS v WHERE signing_objects.hash = v.column1",
+            );
+            execute_in_chunks(tx, set_signatures, by_hash, &rows, |mut row, (f, _)| {
+                row.push_bind(&f.object.hash[..]).push_bind(f.signature.as_slice());
+            })
+            .await?;
+            let certificates: Vec<_> =
+                rows.iter().filter(|(f, _)| matches!(f.object.kind, ObjectKind::Certificate)).collect();
+            let (set_der, by_log_index) =
+                ("UPDATE certificates SET der = v.column2 FROM (", ") AS v WHERE certificates.log_index = v.column1");
+            execute_in_chunks(tx, set_der, by_log_index, &certificates, |mut row, (f, reference)| {
+                row.push_bind(*reference).push_bind(f.assembled.as_deref());
+            })
+            .await?;
+            for (FinishedSignature { object, signature, assembled }, reference) in &rows {
+                let (sql, value) = match object.kind {
+                    ObjectKind::Certificate => continue,
+                    ObjectKind::Crl => ("UPDATE crls SET der = ? WHERE crl_number = ?", assembled.as_deref()),
+                    ObjectKind::TreeHead => {
+                        ("UPDATE tree_heads SET signature = ? WHERE tree_size = ?", Some(&signature[..]))
+                    }
+                };
+                sqlx::query(sql).bind(value).bind(*reference).execute(&mut *tx).await?;
+            }
+            Ok(())
         })
-        .await?;
-        let certificates: Vec<_> =
-            rows.iter().filter(|(f, _)| matches!(f.object.kind, ObjectKind::Certificate)).collect();
-        let (set_der, by_log_index) =
-            ("UPDATE certificates SET der = v.column2 FROM (", ") AS v WHERE certificates.log_index = v.column1");
-        execute_in_chunks(&mut tx, set_der, by_log_index, &certificates, |mut row, (f, reference)| {
-            row.push_bind(*reference).push_bind(f.assembled.as_deref());
-        })
-        .await?;
-        for (FinishedSignature { object, signature, assembled }, reference) in &rows {
-            let (sql, value) = match object.kind {
-                ObjectKind::Certificate => continue,
-                ObjectKind::Crl => ("UPDATE crls SET der = ? WHERE crl_number = ?", assembled.as_deref()),
-                ObjectKind::TreeHead => {
-                    ("UPDATE tree_heads SET signature = ? WHERE tree_size = ?", Some(&signature[..]))
-                }
-            };
-            sqlx::query(sql).bind(value).bind(*reference).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// The combined signature on an object, if it is signed.

@@ -5,6 +5,8 @@
 //! implementation written here from RFC 6962's definitions.
 
 mod audit;
+#[path = "../support/disk.rs"]
+mod disk;
 mod recovery;
 mod refusals;
 mod replicas;

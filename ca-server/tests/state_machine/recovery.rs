@@ -3,6 +3,7 @@
 
 use ca_server::CaError;
 
+use crate::disk::SmallDisk;
 use crate::replicas::assert_identical;
 use crate::support::*;
 
@@ -114,4 +115,45 @@ async fn opening_refuses_a_key_share_of_another_replica_and_a_policy_the_cluster
     let ca = ca_server::Ca::open(loaded, outbox).await.unwrap();
     assert_eq!(ca.next_round(), 0);
     assert_eq!(ca.current_policy().sha256, dealt().cluster.policy_sha256);
+}
+
+/// SQLite may end a transaction itself when its COMMIT fails on a full disk, while the connection
+/// pool still counts it open; a connection reused after that nested its next transactions in one
+/// that never ended, so a round "committed" afterwards was lost when the replica restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_disk_filled_while_it_stored_signatures_commits_its_later_rounds_for_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "8m") else {
+        return;
+    };
+    let mut net = Net::new().await;
+    net.kill(3);
+    net.restart(3, &disk.0.join("replica-3.sqlite")).await;
+    let mut rounds = Rounds::new();
+    net.apply(&rounds.round(issues(0, 2))).await;
+
+    // Replica 3 combines the round's signatures and cannot store them, again and again.
+    let filler = disk.fill();
+    let mut failures = 0;
+    for _ in 0..6 {
+        let (_, failed) = net.deliver().await;
+        assert!(failed.iter().all(|(id, _)| *id == 3), "only the full disk fails: {failed:?}");
+        failures += failed.len() + usize::from(net.ca(3).tick().await.is_err());
+    }
+    assert!(failures >= 2, "storing on the full disk failed {failures} times");
+
+    // Room again: it stores them, and applies the next rounds like its peers.
+    std::fs::remove_file(filler).unwrap();
+    net.settle().await;
+    for round in 1..3 {
+        net.apply(&rounds.round(issues(round, 2))).await;
+        net.settle().await;
+    }
+    assert_identical(&net).await;
+    let database = net.kill(3);
+    net.restart(3, &database).await;
+    let ca = net.ca(3);
+    assert_eq!((ca.next_round(), ca.log_size()), (3, 6), "every round it applied is in its database");
+    net.settle().await;
+    assert_identical(&net).await;
 }

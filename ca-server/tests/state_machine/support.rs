@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ca_api::account::AccountSecret;
 use ca_api::command::{CaRequest, Command as CaCommand, SignedCommand};
 use ca_api::policy::{NameRule, Policy};
-use ca_server::ca::{Ca, Outgoing};
+use ca_server::ca::{Ca, CaError, Outgoing};
 use ca_server::config::CaConfig;
 use ca_server::signing::SigningMessage;
 use ca_server::{RequestInput, RoundInput};
@@ -167,36 +167,8 @@ impl Net {
     /// missing) and delivers again, until every running replica has signed everything.
     pub async fn settle(&mut self) {
         for _ in 0..100 {
-            let mut moved = 0;
-            for from in self.running() {
-                let mut outgoing = Vec::new();
-                if let Some(replica) = self.replicas[from].as_mut() {
-                    while let Ok(message) = replica.outbox.try_recv() {
-                        outgoing.push(message);
-                    }
-                }
-                for Outgoing { to, payload } in outgoing {
-                    moved += 1;
-                    let payload = match (&self.tamper[from], SigningMessage::decode(&payload)) {
-                        (Some(tamper), Ok(message)) => tamper(message).encode(),
-                        _ => payload,
-                    };
-                    let is_request = matches!(SigningMessage::decode(&payload), Ok(SigningMessage::Request { .. }));
-                    let targets: Vec<usize> = match to {
-                        Some(to) => vec![to],
-                        None => (0..N).filter(|id| *id != from).collect(),
-                    };
-                    for to in targets {
-                        if self.deaf.contains(&to)
-                            || (self.starved.contains(&to) && !is_request)
-                            || self.replicas[to].is_none()
-                        {
-                            continue;
-                        }
-                        self.ca(to).handle_message(from, &payload).await.unwrap();
-                    }
-                }
-            }
+            let (moved, failures) = self.deliver().await;
+            assert!(failures.is_empty(), "handling a message failed: {failures:?}");
             if moved == 0 {
                 if self.all_signed().await {
                     return;
@@ -209,6 +181,44 @@ impl Net {
             }
         }
         panic!("the replicas did not finish signing");
+    }
+
+    /// Delivers every message queued now (with the test's drops and rewrites); returns how many
+    /// moved and which replica failed to handle which (a failure is the test's to judge).
+    pub async fn deliver(&mut self) -> (usize, Vec<(usize, CaError)>) {
+        let (mut moved, mut failures) = (0, Vec::new());
+        for from in self.running() {
+            let mut outgoing = Vec::new();
+            if let Some(replica) = self.replicas[from].as_mut() {
+                while let Ok(message) = replica.outbox.try_recv() {
+                    outgoing.push(message);
+                }
+            }
+            for Outgoing { to, payload } in outgoing {
+                moved += 1;
+                let payload = match (&self.tamper[from], SigningMessage::decode(&payload)) {
+                    (Some(tamper), Ok(message)) => tamper(message).encode(),
+                    _ => payload,
+                };
+                let is_request = matches!(SigningMessage::decode(&payload), Ok(SigningMessage::Request { .. }));
+                let targets: Vec<usize> = match to {
+                    Some(to) => vec![to],
+                    None => (0..N).filter(|id| *id != from).collect(),
+                };
+                for to in targets {
+                    if self.deaf.contains(&to)
+                        || (self.starved.contains(&to) && !is_request)
+                        || self.replicas[to].is_none()
+                    {
+                        continue;
+                    }
+                    if let Err(e) = self.ca(to).handle_message(from, &payload).await {
+                        failures.push((to, e));
+                    }
+                }
+            }
+        }
+        (moved, failures)
     }
 
     pub async fn all_signed(&self) -> bool {

@@ -49,6 +49,8 @@ pub struct Options {
     pub wait_timeout: Duration,
     /// Between two rounds of status queries while waiting.
     pub poll_interval: Duration,
+    /// Before asking a busy replica again (replicas say 1 s in `Retry-After`).
+    pub busy_pause: Duration,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_millis(250),
+            busy_pause: Duration::from_secs(1),
         }
     }
 }
@@ -338,18 +341,28 @@ impl<T: Transport> Client<T> {
         self.cluster.urls.get(id).cloned().unwrap_or_default()
     }
 
+    /// A replica answering 503 "busy" (too many of its requests wait to be ordered) is up and
+    /// asks to come back: it is asked again after [`Options::busy_pause`], for up to
+    /// [`Options::request_timeout`], before it counts as down.
     pub(crate) async fn call(&self, replica: usize, request: HttpRequest) -> Answer {
-        match self.transport.send(replica, request).await {
-            Err(e) => Answer::Down(e.to_string()),
-            Ok(reply) if (200..300).contains(&reply.status) => Answer::Ok(reply),
-            Ok(reply) => {
-                let problem = parse_problem(&reply);
-                if reply.status >= 500 {
-                    Answer::Down(format!("HTTP {} ({}): {}", reply.status, problem.kind, problem.detail))
-                } else {
-                    Answer::Problem(problem)
-                }
+        let started = Instant::now();
+        loop {
+            let reply = match self.transport.send(replica, request.clone()).await {
+                Err(e) => return Answer::Down(e.to_string()),
+                Ok(reply) if (200..300).contains(&reply.status) => return Answer::Ok(reply),
+                Ok(reply) => reply,
+            };
+            let problem = parse_problem(&reply);
+            let busy = reply.status == 503 && problem.kind == "busy";
+            if busy && started.elapsed() + self.options.busy_pause < self.options.request_timeout {
+                tokio::time::sleep(self.options.busy_pause).await;
+                continue;
             }
+            return if reply.status >= 500 {
+                Answer::Down(format!("HTTP {} ({}): {}", reply.status, problem.kind, problem.detail))
+            } else {
+                Answer::Problem(problem)
+            };
         }
     }
 

@@ -60,6 +60,10 @@ fn client(replicas: Vec<Handler>) -> Client<Fakes> {
 }
 
 fn client_waiting(replicas: Vec<Handler>, wait: Duration) -> Client<Fakes> {
+    client_with(replicas, Options { wait_timeout: wait, poll_interval: Duration::from_millis(5), ..Options::default() })
+}
+
+fn client_with(replicas: Vec<Handler>, options: Options) -> Client<Fakes> {
     let n = replicas.len();
     let cluster = Cluster {
         name: "Fake Cluster CA".into(),
@@ -68,7 +72,6 @@ fn client_waiting(replicas: Vec<Handler>, wait: Duration) -> Client<Fakes> {
         urls: (0..n).map(|i| format!("https://replica-{i}.invalid")).collect(),
         encryption: threshold::seal::deal(n, (n - 1) / 3 + 1, &mut ChaCha20Rng::seed_from_u64(5)).0,
     };
-    let options = Options { wait_timeout: wait, poll_interval: Duration::from_millis(5), ..Options::default() };
     Client::with_transport(cluster, ca().root.clone(), Fakes(replicas), options)
 }
 
@@ -259,6 +262,45 @@ async fn a_submission_needs_t_plus_1_replicas_to_accept() {
     match client.request_certificate(&account(), &issue.request, &no_progress).await {
         Err(ClientError::NotEnoughReplicas { accepted: 1, needed: 2, summary }) => {
             assert!(summary.contains("replica 0: unreachable"), "{summary}")
+        }
+        other => panic!("expected too few acceptances, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_busy_replica_is_asked_again_after_a_pause_and_not_counted_as_down() {
+    let issue = issuance();
+    // A replica that refuses the first `busy` submissions as busy, then issues.
+    let busy_then = |busy: usize| -> Handler {
+        let honest = replica(Answers::Issues(issuance().good_chain));
+        let refused = Mutex::new(0);
+        Box::new(move |request: &HttpRequest| {
+            let mut refused = refused.lock().unwrap();
+            if request.method == Method::Post && *refused < busy {
+                *refused += 1;
+                return problem(503, "busy", "300 of this replica's requests are waiting to be ordered");
+            }
+            honest(request)
+        })
+    };
+    let options = Options {
+        poll_interval: Duration::from_millis(5),
+        busy_pause: Duration::from_millis(5),
+        request_timeout: Duration::from_millis(200),
+        ..Options::default()
+    };
+    // Two replicas are down and the other two are busy at first: only asking those two again
+    // gets the t + 1 acceptances.
+    let down = || -> Handler { Box::new(|_: &HttpRequest| down()) };
+    let client = client_with(vec![down(), down(), busy_then(2), busy_then(2)], options.clone());
+    let issued = client.request_certificate(&account(), &issue.request, &no_progress).await.expect("issued");
+    assert_eq!(issued.chain_pem, issue.good_chain);
+
+    // One that stays busy for longer than a request may take counts as down, with the reason.
+    let client = client_with(vec![down(), down(), busy_then(usize::MAX), busy_then(0)], options);
+    match client.request_certificate(&account(), &issue.request, &no_progress).await {
+        Err(ClientError::NotEnoughReplicas { accepted: 1, needed: 2, summary }) => {
+            assert!(summary.contains("replica 2: unreachable: HTTP 503 (busy)"), "{summary}")
         }
         other => panic!("expected too few acceptances, got {other:?}"),
     }

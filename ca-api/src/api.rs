@@ -34,7 +34,7 @@ impl Submission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
-    /// Accepted by this replica, not yet ordered (or not yet applied here).
+    /// Reached this replica (from a client or a peer), not yet ordered (or not yet applied here).
     Pending,
     Issued,
     Revoked,

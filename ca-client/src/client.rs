@@ -599,6 +599,10 @@ impl<T: Transport> Client<T> {
                             decided = outcome;
                         }
                     }
+                    // The request has not reached this replica yet: pending there.
+                    Err((_, Some(problem))) if problem.kind == "unknown-request" => {
+                        unreachable.remove(&replica);
+                    }
                     Err((finding, _)) => {
                         unreachable.insert(replica, finding);
                     }

@@ -307,6 +307,27 @@ async fn a_busy_replica_is_asked_again_after_a_pause_and_not_counted_as_down() {
 }
 
 #[tokio::test]
+async fn a_replica_the_request_has_not_reached_yet_counts_as_pending_not_as_refusing() {
+    let issue = issuance();
+    let not_reached = || -> Handler {
+        Box::new(|request: &HttpRequest| match request.method {
+            Method::Post => down(),
+            _ => problem(404, "unknown-request", "the request has not reached this replica"),
+        })
+    };
+    let honest = || replica(Answers::Issues(issue.good_chain.clone()));
+    let client = client(vec![honest(), honest(), not_reached(), not_reached()]);
+    let issued = client.request_certificate(&account(), &issue.request, &no_progress).await.expect("issued");
+    for replica in [2, 3] {
+        assert!(
+            !kinds_for(&issued.findings, replica).contains(&FindingKind::Refused),
+            "replica {replica}: {:?}",
+            issued.findings
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_refusal_at_submission_from_t_plus_1_replicas_is_reported_with_its_kind() {
     let issue = issuance();
     let refuse = || -> Handler {

@@ -207,6 +207,7 @@ fn every_bad_request_is_its_own_clear_problem() {
     let body = submission_file(&dir, "policy.json", &request);
     let (status, answer) = post(cluster, 0, "/v1/policy?wait=60", &body);
     assert_eq!((status, answer["state"].as_str()), (200, Some("policy_changed")), "{answer}");
+    let policy_change = answer["request_id"].as_str().expect("request id").to_string();
     let csr = make_csr(&dir, "p256", "late.localhost");
     let command = CaCommand::issue(&csr, "default", None, new_nonce(&mut rand::rngs::OsRng));
     let request = CaRequest::Signed(SignedCommand::sign(&expired, &command)).to_bytes();
@@ -216,6 +217,17 @@ fn every_bad_request_is_its_own_clear_problem() {
     let (status, answer) = post(cluster, 0, "/v1/certificates", &body);
     problem(status, &answer, "account-expired");
     assert_eq!(status, 403);
+
+    // A request's status by its id, and an id that reached no replica.
+    let (status, body) = curl(cluster, &[&cluster.url(0, &format!("/v1/requests/{policy_change}"))]);
+    let body = json(&body);
+    assert_eq!((status, body["state"].as_str()), (200, Some("policy_changed")), "{body}");
+    let unknown = hex::encode(rand::random::<[u8; 32]>());
+    for replica in 0..4 {
+        let (status, body) = curl(cluster, &[&cluster.url(replica, &format!("/v1/requests/{unknown}"))]);
+        problem(404, &json(&body), "unknown-request");
+        assert_eq!(status, 404);
+    }
 
     // No such endpoint.
     let (status, body) = curl(cluster, &[&cluster.url(0, "/v1/nothing")]);

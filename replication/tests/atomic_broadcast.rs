@@ -9,6 +9,30 @@ use replication::atomic::dissemination::WINDOW;
 use replication::sim::scenarios::atomic::AtomicScenario;
 use replication::sim::{Adversary, Campaign, seeds_from_env};
 
+/// `n` nodes of one atomic broadcast instance with stand-in keys, each with its clock at 1 s,
+/// and the randomness that drives them.
+fn nodes(
+    n: usize,
+    seed: u64,
+    config: AbcConfig,
+) -> (Vec<replication::atomic::AtomicBroadcast>, rand_chacha::ChaCha8Rng) {
+    use rand::SeedableRng;
+    use replication::atomic::{AbcInput, AtomicBroadcast};
+    use replication::crypto::standin::StandinCluster;
+    use replication::{InstanceId, Protocol};
+    use std::sync::Arc;
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let cluster = StandinCluster::deal(n, (n - 1) / 3, &mut rng);
+    let mut nodes: Vec<AtomicBroadcast> = (0..n)
+        .map(|i| AtomicBroadcast::new(Arc::new(cluster.network_info(i)), InstanceId::root(seed), config))
+        .collect();
+    for node in nodes.iter_mut() {
+        let _ = node.handle_input(AbcInput::Clock(1_000), &mut rng);
+    }
+    (nodes, rng)
+}
+
 #[test]
 fn atomic_broadcast_total_order_validity_integrity_termination_under_all_adversaries() {
     common::run_all_adversaries(
@@ -50,22 +74,13 @@ fn every_request_is_ordered_when_replicas_submit_more_than_a_dissemination_windo
 
 #[test]
 fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
-    use rand::SeedableRng;
-    use replication::atomic::{AbcInput, AtomicBroadcast};
-    use replication::crypto::standin::StandinCluster;
-    use replication::{InstanceId, Protocol};
+    use replication::Protocol;
+    use replication::atomic::AbcInput;
     use std::collections::VecDeque;
-    use std::sync::Arc;
 
-    let (n, t) = (4, 1);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let cluster = StandinCluster::deal(n, t, &mut rng);
-    let config = AbcConfig { max_batch: 4, ..AbcConfig::default() };
-    let mut nodes: Vec<AtomicBroadcast> =
-        (0..n).map(|i| AtomicBroadcast::new(Arc::new(cluster.network_info(i)), InstanceId::root(5), config)).collect();
+    let (mut nodes, mut rng) = nodes(4, 3, AbcConfig { max_batch: 4, ..AbcConfig::default() });
     let mut queue = VecDeque::new();
     for node in nodes.iter_mut() {
-        let _ = node.handle_input(AbcInput::Clock(1_000), &mut rng);
         let _ = node.handle_input(AbcInput::Hold(true), &mut rng);
     }
     let step = nodes[0].handle_input(AbcInput::Submit(b"held request".to_vec()), &mut rng);
@@ -96,21 +111,11 @@ fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
 
 #[test]
 fn a_request_submitted_again_is_dropped_within_the_remembered_rounds_and_ordered_after_them() {
-    use rand::SeedableRng;
+    use replication::Protocol;
     use replication::atomic::{AbcInput, AtomicBroadcast, DeliveredRound};
-    use replication::crypto::standin::StandinCluster;
-    use replication::{InstanceId, Protocol};
-    use std::sync::Arc;
 
-    let (n, t) = (4, 1);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let cluster = StandinCluster::deal(n, t, &mut rng);
-    let config = AbcConfig { max_batch: 4, remember_rounds: 2, ..AbcConfig::default() };
-    let mut nodes: Vec<AtomicBroadcast> =
-        (0..n).map(|i| AtomicBroadcast::new(Arc::new(cluster.network_info(i)), InstanceId::root(6), config)).collect();
-    for node in nodes.iter_mut() {
-        let _ = node.handle_input(AbcInput::Clock(1_000), &mut rng);
-    }
+    let n = 4;
+    let (mut nodes, mut rng) = nodes(n, 7, AbcConfig { max_batch: 4, remember_rounds: 2, ..AbcConfig::default() });
     // Submits `request` at replica 0 and runs the network dry: what each replica delivered.
     let mut submit = |nodes: &mut Vec<AtomicBroadcast>, request: &[u8]| -> Vec<Vec<DeliveredRound>> {
         let step = nodes[0].handle_input(AbcInput::Submit(request.to_vec()), &mut rng);
@@ -130,4 +135,43 @@ fn a_request_submitted_again_is_dropped_within_the_remembered_rounds_and_ordered
         every(&[b"renew"]),
         "beyond the remembered rounds the request is ordered again, by every replica alike"
     );
+}
+
+#[test]
+fn a_replica_knows_a_request_once_accepted_or_disseminated_to_it_and_while_its_round_is_remembered() {
+    use replication::Protocol;
+    use replication::atomic::{AbcInput, AtomicBroadcast};
+    use replication::crypto::digest;
+
+    let n = 4;
+    let (mut nodes, mut rng) = nodes(n, 11, AbcConfig { max_batch: 4, remember_rounds: 1, ..AbcConfig::default() });
+    for node in nodes.iter_mut() {
+        let _ = node.handle_input(AbcInput::Hold(true), &mut rng);
+    }
+    let knowing = |nodes: &[AtomicBroadcast], request: &[u8]| -> Vec<bool> {
+        nodes.iter().map(|node| node.knows(&digest(request))).collect()
+    };
+
+    let step = nodes[0].handle_input(AbcInput::Submit(b"first".to_vec()), &mut rng);
+    assert_eq!(knowing(&nodes, b"first"), [true, false, false, false], "accepted by replica 0 only");
+    common::deliver_all(&mut nodes, step.messages.into_iter().map(|m| (0, m.target, m.message)).collect(), &mut rng);
+    assert_eq!(knowing(&nodes, b"first"), [true; 4], "disseminated, not ordered yet (all held)");
+    assert_eq!(knowing(&nodes, b"never submitted"), [false; 4]);
+
+    // Ordered in round 0: still known while that round is remembered, then only the log has it.
+    for id in 0..n {
+        let step = nodes[id].handle_input(AbcInput::Hold(false), &mut rng);
+        common::deliver_all(
+            &mut nodes,
+            step.messages.into_iter().map(|m| (id, m.target, m.message)).collect(),
+            &mut rng,
+        );
+    }
+    assert!(nodes.iter().all(|node| node.round() == 1), "round 0 delivered");
+    assert_eq!(knowing(&nodes, b"first"), [true; 4], "delivered in a remembered round");
+    let step = nodes[1].handle_input(AbcInput::Submit(b"second".to_vec()), &mut rng);
+    common::deliver_all(&mut nodes, step.messages.into_iter().map(|m| (1, m.target, m.message)).collect(), &mut rng);
+    assert!(nodes.iter().all(|node| node.round() == 2), "round 1 delivered");
+    assert_eq!(knowing(&nodes, b"second"), [true; 4]);
+    assert_eq!(knowing(&nodes, b"first"), [false; 4], "round 0 is forgotten");
 }

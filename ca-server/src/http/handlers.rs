@@ -337,6 +337,19 @@ pub async fn submit_policy(
 pub async fn request_status(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = hex32(&path(id, "malformed-id", "Malformed id")?, "the request id")?;
     let status = state.ca.request_status(&id).await.map_err(internal)?;
+    // Not in the log: pending if the request reached this replica (or it cannot tell now).
+    if status.is_none() && state.runtime.knows(id).await == Some(false) {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-request",
+            "Unknown request",
+            format!(
+                "request {} has not reached this replica: it was never submitted, or it was submitted to another \
+                 replica and is still on its way here",
+                hex::encode(id)
+            ),
+        ));
+    }
     Ok(Json(api_status(&state, &id, status)).into_response())
 }
 

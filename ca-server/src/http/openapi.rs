@@ -63,7 +63,7 @@ pub async fn document() -> Json<Value> {
             "/v1/certificates/{serial}": get("A certificate (JSON, or the PEM chain with Accept: application/pem-certificate-chain)", "CertificateInfo", json!([param("serial", "path", true)])),
             "/v1/revocations": submit("Revoke a certificate (by account or by the certificate's own key)"),
             "/v1/policy": submit("Replace the policy (an administrator's signed command)"),
-            "/v1/requests/{id}": get("What became of a request", "RequestStatus", json!([param("id", "path", true)])),
+            "/v1/requests/{id}": get("What became of a request (404 unknown-request: it has not reached this replica)", "RequestStatus", json!([param("id", "path", true)])),
             "/v1/crl": { "get": { "summary": "The current CRL (DER)", "responses": { "200": { "description": "OK", "content": { "application/pkix-crl": {} } }, "404": { "$ref": "#/components/responses/Problem" } } } },
             "/v1/audit/sth": get("The latest signed tree head", "SignedTreeHead", json!([])),
             "/v1/audit/entries": get("Log entries start..=end (at most 1000)", "Entries", json!([param("start", "query", true), param("end", "query", true)])),

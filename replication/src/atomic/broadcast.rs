@@ -239,15 +239,21 @@ impl AtomicBroadcast {
         self.pending.len()
     }
 
-    /// This replica's own requests accepted and not yet delivered, including those still
-    /// waiting for room in its dissemination window (the runtime's backpressure measure).
     /// See [`AbcInput::Hold`].
     pub fn held(&self) -> bool {
         self.held
     }
 
+    /// This replica's own requests accepted and not yet delivered, including those still
+    /// waiting for room in its dissemination window (the runtime's backpressure measure).
     pub fn own_queued(&self) -> usize {
         self.own.len()
+    }
+
+    /// Whether the request with digest `d` reached this replica: accepted from its own clients,
+    /// disseminated to it, or delivered in the remembered rounds.
+    pub fn knows(&self, d: &[u8; 32]) -> bool {
+        self.own.contains(d) || self.pending.contains_key(d) || self.delivered.contains(d)
     }
 
     /// Requests delivered in total.

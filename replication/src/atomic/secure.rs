@@ -332,6 +332,11 @@ impl SecureAtomicBroadcast {
         self.abc.own_queued()
     }
 
+    /// Whether the request with digest `d` reached this replica (see [`AtomicBroadcast::knows`]).
+    pub fn knows(&self, d: &[u8; 32]) -> bool {
+        self.abc.knows(d)
+    }
+
     /// Rounds whose order is fixed here but whose sealed requests are not all opened yet.
     pub fn rounds_opening(&self) -> usize {
         self.opening.len()

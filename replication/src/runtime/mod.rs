@@ -47,6 +47,10 @@ const ORDERING_INSTANCE: u64 = 1;
 /// How often the node loop reads the clock, sends status and considers fetching rounds.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Longest wait for the node to say whether it knows a request (it answers between two groups
+/// of inputs; a wait this long means it is stuck on its disk).
+pub const KNOWS_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// The replica's `replica.toml` as the dealer wrote it.
@@ -291,6 +295,21 @@ impl Runtime {
         let (reply, answer) = oneshot::channel();
         self.inputs.send(NodeInput::Submit { request, reply }).await.map_err(|_| SubmitError::Stopped)?;
         answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Whether the request with this digest reached this replica: accepted here, disseminated
+    /// to it, or delivered in the rounds it remembers. `None` when the node cannot say now
+    /// (paused on a storage fault, stopped, or not answering within [`KNOWS_WAIT`]).
+    pub async fn knows(&self, digest: [u8; 32]) -> Option<bool> {
+        if self.status.borrow().paused {
+            return None;
+        }
+        let ask = async {
+            let (reply, answer) = oneshot::channel();
+            self.inputs.send(NodeInput::Knows { digest, reply }).await.ok()?;
+            answer.await.ok()
+        };
+        tokio::time::timeout(KNOWS_WAIT, ask).await.ok().flatten()
     }
 
     /// Sends a message to one peer's application, or to all (`None`). Best effort: it is lost

@@ -78,6 +78,11 @@ pub(super) enum NodeInput {
     },
     /// See [`Event::Hold`].
     Hold(bool),
+    /// Whether a request reached this replica (`SecureAtomicBroadcast::knows`).
+    Knows {
+        digest: [u8; 32],
+        reply: oneshot::Sender<bool>,
+    },
     Tick,
     Shutdown,
 }
@@ -326,6 +331,9 @@ impl Node {
                         }
                     }
                     NodeInput::Submit { request, reply } => self.submit(request, reply)?,
+                    NodeInput::Knows { digest, reply } => {
+                        let _ = reply.send(self.protocol.knows(&digest));
+                    }
                     NodeInput::Link(event) => self.link_event(event)?,
                     NodeInput::App { to, payload } => {
                         let message = Control::App(payload);

@@ -346,8 +346,8 @@ impl Store {
             .collect()
     }
 
-    /// Writes a round in one transaction. With `abort` set the transaction is rolled back instead of
-    /// committed, as if the process died just before the commit (a test hook).
+    /// Writes a round in one transaction. With `abort` set the transaction is rolled back
+    /// instead of committed, as if the process died just before the commit (a test hook).
     ///
     /// Rows of one kind go in multi-row statements: each statement is a round trip to sqlx's
     /// worker thread, and a round of a few hundred certificates made three per certificate.

@@ -272,7 +272,7 @@ async fn a_busy_replica_is_asked_again_after_a_pause_and_not_counted_as_down() {
     let issue = issuance();
     // A replica that refuses the first `busy` submissions as busy, then issues.
     let busy_then = |busy: usize| -> Handler {
-        let honest = replica(Answers::Issues(issuance().good_chain));
+        let honest = replica(Answers::Issues(issue.good_chain.clone()));
         let refused = Mutex::new(0);
         Box::new(move |request: &HttpRequest| {
             let mut refused = refused.lock().unwrap();

@@ -135,10 +135,11 @@ pub struct AtomicBroadcast {
     /// Requests this replica accepted from its own clients and has not delivered yet.
     #[serde(with = "crate::wire::digests")]
     own: BTreeSet<[u8; 32]>,
-    /// Requests delivered in the last `config.remember_rounds` rounds.
-    #[serde(with = "crate::wire::digests")]
+    /// Requests delivered in the last `config.remember_rounds` rounds: an index of `remembered`,
+    /// rebuilt from it after a snapshot rather than stored twice.
+    #[serde(skip)]
     delivered: BTreeSet<[u8; 32]>,
-    /// The same digests by round, oldest first, to forget them in order.
+    /// The requests each remembered round delivered, oldest first, to forget them in order.
     remembered: VecDeque<RememberedRound>,
     clock: u64,
     /// The next round to deliver.
@@ -198,8 +199,10 @@ impl AtomicBroadcast {
     }
 
     /// Supplies keys and batch rules to an instance decoded from a snapshot, and to every
-    /// agreement it holds, exactly as [`Self::with_rules`] and `round_state` build them.
+    /// agreement it holds, exactly as [`Self::with_rules`] and `round_state` build them; and
+    /// rebuilds the index of delivered requests, which the snapshot does not store.
     pub(crate) fn rebind(&mut self, info: &Arc<NetworkInfo>, rules: BatchRules) -> Result<(), SnapshotError> {
+        self.delivered = self.remembered.iter().flat_map(|r| r.digests.iter().copied()).collect();
         self.dissemination.rebind(info)?;
         let rounds = self.rounds.iter_mut().map(|(r, s)| (*r, &mut s.mvba));
         for (round, mvba) in rounds.chain(self.finished.iter_mut().map(|(r, m)| (*r, m))) {

@@ -45,6 +45,22 @@ fn down() -> Result<Reply, TransportError> {
     Err(TransportError::Unreachable("connection refused".into()))
 }
 
+/// A replica that never answers.
+fn no_answer() -> Handler {
+    Box::new(|_: &HttpRequest| down())
+}
+
+/// Asserts that a submission was accepted by one replica of the two needed, and that the
+/// findings summary says `why` the others did not.
+fn assert_accepted_by_one_of_two(result: Result<crate::client::Issued, ClientError>, why: &str) {
+    match result {
+        Err(ClientError::NotEnoughReplicas { accepted: 1, needed: 2, summary }) => {
+            assert!(summary.contains(why), "{summary}")
+        }
+        other => panic!("expected too few acceptances, got {other:?}"),
+    }
+}
+
 fn ca() -> &'static TestCa {
     static CA: OnceLock<TestCa> = OnceLock::new();
     CA.get_or_init(|| TestCa::new(21, "Fake Cluster CA"))
@@ -253,18 +269,9 @@ async fn two_different_refusal_claims_are_not_enough_and_the_wait_times_out() {
 #[tokio::test]
 async fn a_submission_needs_t_plus_1_replicas_to_accept() {
     let issue = issuance();
-    let client = client(vec![
-        Box::new(|_: &HttpRequest| down()),
-        Box::new(|_: &HttpRequest| down()),
-        Box::new(|_: &HttpRequest| down()),
-        replica(Answers::Pending),
-    ]);
-    match client.request_certificate(&account(), &issue.request, &no_progress).await {
-        Err(ClientError::NotEnoughReplicas { accepted: 1, needed: 2, summary }) => {
-            assert!(summary.contains("replica 0: unreachable"), "{summary}")
-        }
-        other => panic!("expected too few acceptances, got {other:?}"),
-    }
+    let client = client(vec![no_answer(), no_answer(), no_answer(), replica(Answers::Pending)]);
+    let result = client.request_certificate(&account(), &issue.request, &no_progress).await;
+    assert_accepted_by_one_of_two(result, "replica 0: unreachable");
 }
 
 #[tokio::test]
@@ -291,19 +298,14 @@ async fn a_busy_replica_is_asked_again_after_a_pause_and_not_counted_as_down() {
     };
     // Two replicas are down and the other two are busy at first: only asking those two again
     // gets the t + 1 acceptances.
-    let down = || -> Handler { Box::new(|_: &HttpRequest| down()) };
-    let client = client_with(vec![down(), down(), busy_then(2), busy_then(2)], options.clone());
+    let client = client_with(vec![no_answer(), no_answer(), busy_then(2), busy_then(2)], options.clone());
     let issued = client.request_certificate(&account(), &issue.request, &no_progress).await.expect("issued");
     assert_eq!(issued.chain_pem, issue.good_chain);
 
     // One that stays busy for longer than a request may take counts as down, with the reason.
-    let client = client_with(vec![down(), down(), busy_then(usize::MAX), busy_then(0)], options);
-    match client.request_certificate(&account(), &issue.request, &no_progress).await {
-        Err(ClientError::NotEnoughReplicas { accepted: 1, needed: 2, summary }) => {
-            assert!(summary.contains("replica 2: unreachable: HTTP 503 (busy)"), "{summary}")
-        }
-        other => panic!("expected too few acceptances, got {other:?}"),
-    }
+    let client = client_with(vec![no_answer(), no_answer(), busy_then(usize::MAX), busy_then(0)], options);
+    let result = client.request_certificate(&account(), &issue.request, &no_progress).await;
+    assert_accepted_by_one_of_two(result, "replica 2: unreachable: HTTP 503 (busy)");
 }
 
 #[tokio::test]
@@ -426,15 +428,9 @@ async fn get_returns_a_certificate_that_verifies_and_names_replicas_serving_othe
 #[tokio::test]
 async fn get_reports_not_found_only_when_t_plus_1_replicas_agree() {
     let missing = || -> Handler { Box::new(|_: &HttpRequest| problem(404, "unknown-serial", "no")) };
-    let client1 =
-        client(vec![missing(), missing(), Box::new(|_: &HttpRequest| down()), Box::new(|_: &HttpRequest| down())]);
+    let client1 = client(vec![missing(), missing(), no_answer(), no_answer()]);
     assert!(matches!(client1.get_certificate("07").await, Err(ClientError::NotFound(_))));
-    let client2 = client(vec![
-        missing(),
-        Box::new(|_: &HttpRequest| down()),
-        Box::new(|_: &HttpRequest| down()),
-        Box::new(|_: &HttpRequest| down()),
-    ]);
+    let client2 = client(vec![missing(), no_answer(), no_answer(), no_answer()]);
     assert!(matches!(client2.get_certificate("07").await, Err(ClientError::NoValidAnswer(_))));
 }
 
@@ -511,7 +507,7 @@ async fn status_shows_down_replicas_and_names_one_answering_as_another() {
             ),
         })
     };
-    let client = client(vec![health(0), health(0), Box::new(|_: &HttpRequest| down()), health(3)]);
+    let client = client(vec![health(0), health(0), no_answer(), health(3)]);
     let status = client.status().await;
     assert_eq!(status[0].round, Some(7));
     assert_eq!(status[0].log_size, Some(3));
@@ -676,7 +672,7 @@ async fn a_replica_behind_is_stale_but_not_a_failure() {
     let client = client(vec![
         log_replica(leaves.clone(), Log::Behind),
         log_replica(leaves.clone(), Log::Honest),
-        Box::new(|_: &HttpRequest| down()),
+        no_answer(),
         log_replica(leaves.clone(), Log::Honest),
     ]);
     let report = client.audit(None, AuditOptions::default(), &no_progress).await.unwrap();

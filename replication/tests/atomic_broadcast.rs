@@ -76,33 +76,19 @@ fn every_request_is_ordered_when_replicas_submit_more_than_a_dissemination_windo
 fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
     use replication::Protocol;
     use replication::atomic::AbcInput;
-    use std::collections::VecDeque;
 
     let (mut nodes, mut rng) = nodes(4, 3, AbcConfig { max_batch: 4, ..AbcConfig::default() });
-    let mut queue = VecDeque::new();
     for node in nodes.iter_mut() {
         let _ = node.handle_input(AbcInput::Hold(true), &mut rng);
     }
-    let step = nodes[0].handle_input(AbcInput::Submit(b"held request".to_vec()), &mut rng);
-    queue.extend(step.messages.into_iter().map(|m| (0, m.target, m.message)));
-    let outputs = common::deliver_all(&mut nodes, queue, &mut rng);
+    let outputs = common::input_and_deliver(&mut nodes, 0, AbcInput::Submit(b"held request".to_vec()), &mut rng);
     assert!(outputs.iter().all(Vec::is_empty), "all held: the request is disseminated but no round starts");
     assert!(nodes.iter().all(|node| node.round() == 0));
 
     // One released replica starts the round alone; the held ones join only at t + 1 batches.
-    let step = nodes[0].handle_input(AbcInput::Hold(false), &mut rng);
-    let outputs = common::deliver_all(
-        &mut nodes,
-        step.messages.into_iter().map(|m| (0, m.target, m.message)).collect(),
-        &mut rng,
-    );
+    let outputs = common::input_and_deliver(&mut nodes, 0, AbcInput::Hold(false), &mut rng);
     assert!(outputs.iter().all(Vec::is_empty), "t released replicas are not enough");
-    let step = nodes[1].handle_input(AbcInput::Hold(false), &mut rng);
-    let outputs = common::deliver_all(
-        &mut nodes,
-        step.messages.into_iter().map(|m| (1, m.target, m.message)).collect(),
-        &mut rng,
-    );
+    let outputs = common::input_and_deliver(&mut nodes, 1, AbcInput::Hold(false), &mut rng);
     for delivered in &outputs {
         assert_eq!(delivered.len(), 1, "t + 1 released: every replica, held ones too, delivers the round");
         assert_eq!(delivered[0].requests, vec![b"held request".to_vec()]);
@@ -118,8 +104,7 @@ fn a_request_submitted_again_is_dropped_within_the_remembered_rounds_and_ordered
     let (mut nodes, mut rng) = nodes(n, 7, AbcConfig { max_batch: 4, remember_rounds: 2, ..AbcConfig::default() });
     // Submits `request` at replica 0 and runs the network dry: what each replica delivered.
     let mut submit = |nodes: &mut Vec<AtomicBroadcast>, request: &[u8]| -> Vec<Vec<DeliveredRound>> {
-        let step = nodes[0].handle_input(AbcInput::Submit(request.to_vec()), &mut rng);
-        common::deliver_all(nodes, step.messages.into_iter().map(|m| (0, m.target, m.message)).collect(), &mut rng)
+        common::input_and_deliver(nodes, 0, AbcInput::Submit(request.to_vec()), &mut rng)
     };
     let requests_of = |outputs: &[Vec<DeliveredRound>]| -> Vec<Vec<Vec<u8>>> {
         outputs.iter().map(|rounds| rounds.iter().flat_map(|r| r.requests.clone()).collect()).collect()
@@ -160,17 +145,11 @@ fn a_replica_knows_a_request_once_accepted_or_disseminated_to_it_and_while_its_r
 
     // Ordered in round 0: still known while that round is remembered, then only the log has it.
     for id in 0..n {
-        let step = nodes[id].handle_input(AbcInput::Hold(false), &mut rng);
-        common::deliver_all(
-            &mut nodes,
-            step.messages.into_iter().map(|m| (id, m.target, m.message)).collect(),
-            &mut rng,
-        );
+        common::input_and_deliver(&mut nodes, id, AbcInput::Hold(false), &mut rng);
     }
     assert!(nodes.iter().all(|node| node.round() == 1), "round 0 delivered");
     assert_eq!(knowing(&nodes, b"first"), [true; 4], "delivered in a remembered round");
-    let step = nodes[1].handle_input(AbcInput::Submit(b"second".to_vec()), &mut rng);
-    common::deliver_all(&mut nodes, step.messages.into_iter().map(|m| (1, m.target, m.message)).collect(), &mut rng);
+    common::input_and_deliver(&mut nodes, 1, AbcInput::Submit(b"second".to_vec()), &mut rng);
     assert!(nodes.iter().all(|node| node.round() == 2), "round 1 delivered");
     assert_eq!(knowing(&nodes, b"second"), [true; 4]);
     assert_eq!(knowing(&nodes, b"first"), [false; 4], "round 0 is forgotten");

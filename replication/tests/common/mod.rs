@@ -72,3 +72,15 @@ pub fn deliver_all<P: Protocol>(
     }
     outputs
 }
+
+/// Gives node `id` an input and delivers the messages that causes, and everything they cause in
+/// turn ([`deliver_all`]); returns what each node output on those messages.
+pub fn input_and_deliver<P: Protocol>(
+    nodes: &mut [P],
+    id: PartyId,
+    input: P::Input,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<P::Output>> {
+    let step = nodes[id].handle_input(input, rng);
+    deliver_all(nodes, step.messages.into_iter().map(|m| (id, m.target, m.message)).collect(), rng)
+}

@@ -78,7 +78,7 @@ fn signed_bytes(dst: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
 /// The point in G2 that is signed for `(dst, msg)`.
 fn message_hash(dst: &[u8], msg: &[u8]) -> Option<G2Affine> {
     let bytes = signed_bytes(dst, msg)?;
-    let key: [u8; 32] = Sha256::digest(&bytes).into();
+    let key = RecentHashes::key(&bytes);
     if let Some(hash) = RECENT_HASHES.lock().ok().and_then(|recent| recent.get(&key)) {
         return Some(hash);
     }
@@ -99,7 +99,7 @@ static RECENT_HASHES: std::sync::Mutex<RecentHashes> = std::sync::Mutex::new(Rec
 const RECENT_HASHES_PER_GENERATION: usize = 1024;
 
 /// A bounded memo of `SHA-256(signed bytes) -> H(signed bytes)`: two generations, the older one
-/// dropped when the newer is full, so lookups and inserts are O(1) and memory is bounded.
+/// dropped when the newer is full, so memory is bounded and recent statements stay.
 struct RecentHashes {
     current: std::collections::BTreeMap<[u8; 32], G2Affine>,
     previous: std::collections::BTreeMap<[u8; 32], G2Affine>,
@@ -108,6 +108,10 @@ struct RecentHashes {
 impl RecentHashes {
     const fn new() -> Self {
         RecentHashes { current: std::collections::BTreeMap::new(), previous: std::collections::BTreeMap::new() }
+    }
+
+    fn key(signed: &[u8]) -> [u8; 32] {
+        Sha256::digest(signed).into()
     }
 
     fn get(&self, key: &[u8; 32]) -> Option<G2Affine> {
@@ -945,8 +949,7 @@ mod tests {
             let msg = i.to_be_bytes();
             let first = message_hash(b"itca/test/v1", &msg).unwrap();
             let bytes = signed_bytes(b"itca/test/v1", &msg).unwrap();
-            let key: [u8; 32] = Sha256::digest(&bytes).into();
-            let remembered = RECENT_HASHES.lock().unwrap().get(&key);
+            let remembered = RECENT_HASHES.lock().unwrap().get(&RecentHashes::key(&bytes));
             assert_eq!(remembered, Some(first), "the hash just computed is remembered");
             let again = message_hash(b"itca/test/v1", &msg).unwrap();
             let fresh = blsttc::hash_g2(&bytes);

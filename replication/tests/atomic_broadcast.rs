@@ -97,7 +97,6 @@ fn a_round_starts_only_once_t_plus_one_replicas_are_not_held() {
 
 #[test]
 fn a_request_submitted_again_is_dropped_within_the_remembered_rounds_and_ordered_after_them() {
-    use replication::Protocol;
     use replication::atomic::{AbcInput, AtomicBroadcast, DeliveredRound};
 
     let n = 4;

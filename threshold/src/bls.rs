@@ -6,7 +6,7 @@
 //! verify 1.0 ms, against 1.3 ms and 3.4 ms).
 //!
 //! Every signed message carries a domain-separation tag, so a signature made for one purpose
-//! (a coin, a pre-vote, an echo) is never valid for another: the signed bytes are
+//! (the coin, a pre-processing vote) is never valid for another: the signed bytes are
 //! `u16 BE len(dst) || dst || msg`.
 //!
 //! Combining is optimistic: combine the first `required` distinct shares and verify the one
@@ -19,12 +19,14 @@
 //! needs one multi-Miller loop and a single final exponentiation (a quarter less per check; the
 //! agreement rounds spend about half their BLS time verifying).
 //!
-//! The cluster has three BLS key sets ([`BlsPublicKeys`]) plus the threshold-encryption key of
-//! [`crate::seal`], with the thresholds of DESIGN.md §3:
+//! The cluster has one BLS key set ([`BlsPublicKeys`]) plus the threshold-encryption key of
+//! [`crate::seal`]:
 //! - `coin`: `t + 1` shares (the common coin, ABBA pre-processing justifications);
-//! - `vote`: `n - t` shares (ABBA pre-vote and main-vote justifications, decisions);
-//! - `echo`: `ceil((n + t + 1) / 2)` shares (consistent broadcast);
 //! - encryption: `t + 1` shares.
+//!
+//! DESIGN.md §3 also gives ABBA's votes (`n - t`) and consistent broadcast (`ceil((n + t + 1) /
+//! 2)`) BLS sets. Those need no unique signature, and are quorum certificates of the replicas'
+//! Ed25519 signatures instead (`replication::crypto::quorum`, where the reason is measured).
 
 use std::fmt;
 
@@ -626,35 +628,27 @@ pub fn combine_coin(
 // The cluster's key sets
 // ---------------------------------------------------------------------------------------------
 
-/// Shares needed for the coin, vote and echo sets ([`crate::cluster::thresholds`]).
-fn thresholds(n: usize, t: usize) -> (usize, usize, usize) {
-    use crate::cluster::thresholds::{coin, echo, vote};
-    (coin(n, t), vote(n, t), echo(n, t))
-}
-
-/// The public BLS key sets of the agreement protocols. On load the three sets must agree on `n`
-/// and fit one `t` with `n > 3t`.
+/// The public BLS key set of the agreement protocols: the common coin. On load it must fit a
+/// `t` with `n > 3t`.
+///
+/// Votes and echoes need no unique signature and are quorum certificates of the replicas'
+/// Ed25519 signatures (`replication::crypto::quorum`), so nothing is dealt for them. Files dealt
+/// before that also hold `vote` and `echo` sets; readers ignore them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPublicKeys", into = "RawPublicKeys")]
 pub struct BlsPublicKeys {
     /// `t + 1` shares: the common coin and ABBA pre-processing justifications.
     pub coin: BlsPublicKeySet,
-    /// `n - t` shares: ABBA pre-vote/main-vote justifications and decisions.
-    pub vote: BlsPublicKeySet,
-    /// `ceil((n + t + 1) / 2)` shares: consistent broadcast.
-    pub echo: BlsPublicKeySet,
 }
 
 #[derive(Serialize, Deserialize)]
 struct RawPublicKeys {
     coin: BlsPublicKeySet,
-    vote: BlsPublicKeySet,
-    echo: BlsPublicKeySet,
 }
 
 impl From<BlsPublicKeys> for RawPublicKeys {
     fn from(k: BlsPublicKeys) -> Self {
-        RawPublicKeys { coin: k.coin, vote: k.vote, echo: k.echo }
+        RawPublicKeys { coin: k.coin }
     }
 }
 
@@ -662,7 +656,7 @@ impl TryFrom<RawPublicKeys> for BlsPublicKeys {
     type Error = KeySetError;
 
     fn try_from(raw: RawPublicKeys) -> Result<Self, KeySetError> {
-        let keys = BlsPublicKeys { coin: raw.coin, vote: raw.vote, echo: raw.echo };
+        let keys = BlsPublicKeys { coin: raw.coin };
         keys.check()?;
         Ok(keys)
     }
@@ -679,19 +673,12 @@ impl BlsPublicKeys {
         self.coin.required() - 1
     }
 
-    /// Checks that the sets share `n` and fit one `t` with `n > 3t`.
+    /// Checks that the coin's threshold fits a `t` with `n > 3t`.
     pub fn check(&self) -> Result<(), KeySetError> {
         let n = self.coin.n();
         let t = self.coin.required() - 1;
         if n <= 3 * t {
             return Err(KeySetError::Thresholds { what: "coin", n, t });
-        }
-        let (_, vote, echo) = thresholds(n, t);
-        if self.vote.n() != n || self.vote.required() != vote {
-            return Err(KeySetError::Thresholds { what: "vote", n, t });
-        }
-        if self.echo.n() != n || self.echo.required() != echo {
-            return Err(KeySetError::Thresholds { what: "echo", n, t });
         }
         Ok(())
     }
@@ -702,41 +689,30 @@ impl Versioned for BlsPublicKeys {
     const VERSION: u32 = 1;
 }
 
-/// One replica's secret shares of every agreement key and of the threshold-encryption key.
+/// One replica's secret shares of the coin key and of the threshold-encryption key.
 /// Secret: zeroized on drop (each share is), Debug shows only the id.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(from = "RawKeyShares", into = "RawKeyShares")]
 pub struct BlsKeyShares {
     pub id: PartyId,
     pub coin: BlsKeyShare,
-    pub vote: BlsKeyShare,
-    pub echo: BlsKeyShare,
     pub encryption: EncryptionKeyShare,
 }
 
-/// The stored form: `{ "id", "coin", "vote", "echo", "encryption" }`, each share as hex.
+/// The stored form: `{ "id", "coin", "encryption" }`, each share as hex. The `vote` and `echo`
+/// shares of files dealt before quorum certificates ([`BlsPublicKeys`]) are ignored.
 #[derive(Serialize, Deserialize)]
 struct RawKeyShares {
     id: PartyId,
     #[serde(with = "secret_share_hex")]
     coin: SecretKeyShare,
     #[serde(with = "secret_share_hex")]
-    vote: SecretKeyShare,
-    #[serde(with = "secret_share_hex")]
-    echo: SecretKeyShare,
-    #[serde(with = "secret_share_hex")]
     encryption: SecretKeyShare,
 }
 
 impl From<BlsKeyShares> for RawKeyShares {
     fn from(k: BlsKeyShares) -> Self {
-        RawKeyShares {
-            id: k.id,
-            coin: k.coin.share.clone(),
-            vote: k.vote.share.clone(),
-            echo: k.echo.share.clone(),
-            encryption: k.encryption.secret().clone(),
-        }
+        RawKeyShares { id: k.id, coin: k.coin.share.clone(), encryption: k.encryption.secret().clone() }
     }
 }
 
@@ -746,8 +722,6 @@ impl From<RawKeyShares> for BlsKeyShares {
         BlsKeyShares {
             id,
             coin: BlsKeyShare::new(id, raw.coin),
-            vote: BlsKeyShare::new(id, raw.vote),
-            echo: BlsKeyShare::new(id, raw.echo),
             encryption: EncryptionKeyShare::new(id, raw.encryption),
         }
     }
@@ -761,15 +735,13 @@ impl BlsKeyShares {
             share.id == self.id && set.public_key_share(self.id) == Some(&share.public_key_share())
         };
         same(&self.coin, &public.coin)
-            && same(&self.vote, &public.vote)
-            && same(&self.echo, &public.echo)
             && self.encryption.id() == self.id
             && encryption.public_key_share(self.id) == Some(&self.encryption.public_key_share())
     }
 
     /// Whether this party's shares all carry its id (always true for loaded files).
     pub fn ids_consistent(&self) -> bool {
-        [self.coin.id, self.vote.id, self.echo.id, self.encryption.id()].iter().all(|&i| i == self.id)
+        [self.coin.id, self.encryption.id()].iter().all(|&i| i == self.id)
     }
 }
 
@@ -784,8 +756,8 @@ impl Versioned for BlsKeyShares {
     const VERSION: u32 = 1;
 }
 
-/// Deals every agreement key set and the threshold-encryption key for `n` replicas tolerating
-/// `t` faults. Deterministic under a seeded `rng`.
+/// Deals the coin key set and the threshold-encryption key for `n` replicas tolerating `t`
+/// faults. Deterministic under a seeded `rng`.
 ///
 /// # Panics
 /// Unless `n > 3t` (dealer parameters, checked by the caller).
@@ -795,20 +767,16 @@ pub fn deal_cluster<R: RngCore + CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> (BlsPublicKeys, EncryptionPublicKey, Vec<BlsKeyShares>) {
     assert!(n > 3 * t, "the cluster needs n > 3t");
-    let (coin_needed, vote_needed, echo_needed) = thresholds(n, t);
-    let (coin, coin_shares) = deal(n, coin_needed, rng);
-    let (vote, vote_shares) = deal(n, vote_needed, rng);
-    let (echo, echo_shares) = deal(n, echo_needed, rng);
-    let (encryption, encryption_shares) = seal::deal(n, coin_needed, rng);
+    let needed = crate::cluster::thresholds::coin(n, t);
+    let (coin, coin_shares) = deal(n, needed, rng);
+    let (encryption, encryption_shares) = seal::deal(n, needed, rng);
     let shares = coin_shares
         .into_iter()
-        .zip(vote_shares)
-        .zip(echo_shares)
         .zip(encryption_shares)
         .enumerate()
-        .map(|(id, (((coin, vote), echo), encryption))| BlsKeyShares { id, coin, vote, echo, encryption })
+        .map(|(id, (coin, encryption))| BlsKeyShares { id, coin, encryption })
         .collect();
-    (BlsPublicKeys { coin, vote, echo }, encryption, shares)
+    (BlsPublicKeys { coin }, encryption, shares)
 }
 
 #[cfg(test)]
@@ -849,7 +817,8 @@ mod tests {
     #[test]
     fn every_required_subset_combines_to_the_same_signature() {
         for (n, t) in CASES {
-            let (coin, vote, echo) = thresholds(n, t);
+            use crate::cluster::thresholds::{coin, echo, vote};
+            let (coin, vote, echo) = (coin(n, t), vote(n, t), echo(n, t));
             for required in [coin, vote, echo] {
                 let (keys, shares) = deal(n, required, &mut rng(n as u64 * 100 + required as u64));
                 let msg = b"pre-vote round 3 value 1";
@@ -1041,8 +1010,6 @@ mod tests {
         for (n, t) in CASES {
             let (public, encryption, shares) = deal_cluster(n, t, &mut rng(51 + n as u64));
             assert_eq!(public.coin.required(), t + 1);
-            assert_eq!(public.vote.required(), n - t);
-            assert_eq!(public.echo.required(), (n + t + 1).div_ceil(2));
             assert_eq!(encryption.required(), t + 1);
             assert_eq!((public.n(), public.t()), (n, t));
             assert_eq!(shares.len(), n);
@@ -1069,9 +1036,9 @@ mod tests {
         let back: BlsPublicKeys = from_json(&text).unwrap();
         assert_eq!(back, public);
         // The loaded set verifies what the original signed.
-        let sigs: Vec<_> = shares.iter().map(|s| s.vote.sign(DST, b"m")).collect();
-        let sig = public.vote.combine(DST, b"m", &sigs).unwrap().value;
-        assert!(back.vote.verify(DST, b"m", &sig));
+        let sigs: Vec<_> = shares.iter().map(|s| s.coin.sign(DST, b"m")).collect();
+        let sig = public.coin.combine(DST, b"m", &sigs).unwrap().value;
+        assert!(back.coin.verify(DST, b"m", &sig));
     }
 
     #[test]
@@ -1082,7 +1049,25 @@ mod tests {
         let back: BlsKeyShares = from_json(&text).unwrap();
         assert_eq!(back.id, 2);
         assert!(back.matches(&public, &encryption));
-        assert_eq!(back.echo.sign(DST, b"m"), shares[2].echo.sign(DST, b"m"));
+        assert_eq!(back.coin.sign(DST, b"m"), shares[2].coin.sign(DST, b"m"));
+    }
+
+    #[test]
+    fn files_dealt_with_vote_and_echo_sets_still_load_and_those_sets_are_ignored() {
+        let (public, encryption, shares) = deal_cluster(4, 1, &mut rng(64));
+        let (other, _, other_shares) = deal_cluster(4, 1, &mut rng(65));
+        // The older format: the same envelope with two more key sets and two more shares.
+        let with_more = |text: zeroize::Zeroizing<String>, extra: String| {
+            text.replacen("\"data\": {", &format!("\"data\": {{{extra}"), 1)
+        };
+        let set = serde_json::to_string(&other.coin).unwrap();
+        let old_public = with_more(to_json(&public), format!("\"vote\": {set}, \"echo\": {set},"));
+        let back: BlsPublicKeys = from_json(&old_public).unwrap();
+        assert_eq!(back, public);
+        let share = serde_json::to_value(&other_shares[1]).unwrap()["coin"].clone();
+        let old_shares = with_more(to_json(&shares[1]), format!("\"vote\": {share}, \"echo\": {share},"));
+        let back: BlsKeyShares = from_json(&old_shares).unwrap();
+        assert!(back.matches(&public, &encryption));
     }
 
     #[test]
@@ -1141,7 +1126,7 @@ mod tests {
         let (_, _, shares) = deal_cluster(4, 1, &mut rng(65));
         let text = to_json(&shares[0]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let secrets: Vec<String> = ["coin", "vote", "echo", "encryption"]
+        let secrets: Vec<String> = ["coin", "encryption"]
             .iter()
             .map(|k| value["data"][k].as_str().unwrap().to_string())
             .collect();

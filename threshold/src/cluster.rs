@@ -42,7 +42,7 @@ pub struct ClusterFile {
     pub replicas: Vec<ReplicaInfo>,
     /// The root key's threshold verification data (modulus, exponent, v, v_i).
     pub rsa: ThresholdRsaPublic,
-    /// BLS key sets of the agreement protocols (coin, vote, echo).
+    /// The BLS key set of the agreement protocols' common coin.
     pub bls: BlsPublicKeys,
     /// The threshold-encryption key clients seal requests to.
     pub encryption: EncryptionPublicKey,
@@ -72,11 +72,11 @@ pub mod thresholds {
     pub fn coin(_n: usize, t: usize) -> usize {
         t + 1
     }
-    /// ABBA votes and decisions: `n - t`.
+    /// ABBA votes and decisions: `n - t` (quorum certificates of Ed25519 signatures).
     pub fn vote(n: usize, t: usize) -> usize {
         n - t
     }
-    /// Consistent broadcast: `ceil((n + t + 1) / 2)`.
+    /// Consistent broadcast: `ceil((n + t + 1) / 2)` (quorum certificates, as votes).
     pub fn echo(n: usize, t: usize) -> usize {
         (n + t + 1).div_ceil(2)
     }

@@ -4,15 +4,18 @@
 //!
 //! Shares, signatures and ciphertexts travel as opaque bytes; each scheme parses its own.
 
+pub mod quorum;
 pub mod share_set;
 #[cfg(feature = "sim")]
 pub mod standin;
 pub mod threshold_backend;
+mod verified;
 
 use crate::PartyId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use threshold::cluster::thresholds;
 
 /// A combined value and the parties whose shares were found invalid on the way (the same shape
 /// as `threshold::combine::Combined`).
@@ -96,9 +99,9 @@ pub struct PublicKeys {
     pub t: usize,
     /// `t+1`: the common coin and ABBA's pre-processing justifications.
     pub coin: Arc<dyn ThresholdPublic>,
-    /// `n-t`: ABBA's vote justifications and decisions.
+    /// `n-t`: ABBA's vote justifications and decisions (a [`quorum`] certificate).
     pub vote: Arc<dyn ThresholdPublic>,
-    /// `ceil((n+t+1)/2)`: consistent broadcast.
+    /// `ceil((n+t+1)/2)`: consistent broadcast (a [`quorum`] certificate).
     pub echo: Arc<dyn ThresholdPublic>,
     pub encryption: Arc<dyn DecryptionPublic>,
     pub replicas: Arc<dyn IndividualVerifier>,
@@ -113,6 +116,19 @@ pub struct SecretKeys {
     pub echo: Arc<dyn ThresholdSigner>,
     pub decryption: Arc<dyn DecryptionSecret>,
     pub signing: Arc<dyn IndividualSigner>,
+}
+
+/// The vote and echo schemes: [`quorum`] certificates of the replicas' individual signatures.
+pub fn quorum_public(n: usize, t: usize, replicas: &Arc<dyn IndividualVerifier>) -> [Arc<dyn ThresholdPublic>; 2] {
+    let scheme =
+        |required| Arc::new(quorum::QuorumPublic::new(n, required, replicas.clone())) as Arc<dyn ThresholdPublic>;
+    [scheme(thresholds::vote(n, t)), scheme(thresholds::echo(n, t))]
+}
+
+/// One replica's vote and echo signers ([`quorum_public`]).
+pub fn quorum_signers(id: PartyId, signing: &Arc<dyn IndividualSigner>) -> [Arc<dyn ThresholdSigner>; 2] {
+    let signer = || Arc::new(quorum::QuorumSigner { id, signing: signing.clone() }) as Arc<dyn ThresholdSigner>;
+    [signer(), signer()]
 }
 
 /// What a protocol instance knows about its cluster and itself.
@@ -136,7 +152,7 @@ impl NetworkInfo {
     }
     /// `ceil((n+t+1)/2)`: two sets this large intersect in an honest party.
     pub fn echo_quorum(&self) -> usize {
-        (self.public.n + self.public.t + 2) / 2
+        thresholds::echo(self.public.n, self.public.t)
     }
 }
 

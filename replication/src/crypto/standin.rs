@@ -224,27 +224,32 @@ impl StandinCluster {
             s
         };
         let coin = Arc::new(StandinThreshold { n, required: t + 1, master: secret() });
-        let vote = Arc::new(StandinThreshold { n, required: n - t, master: secret() });
-        let echo = Arc::new(StandinThreshold { n, required: (n + t + 2) / 2, master: secret() });
         let encryption = Arc::new(StandinEncryption { n, required: t + 1, master: secret() });
         let replicas = Arc::new(StandinIndividual { n, master: secret() });
+        // Votes and echoes are quorum certificates of the individual signatures, as for real.
+        let [vote, echo] = super::quorum_public(n, t, &(replicas.clone() as Arc<dyn IndividualVerifier>));
         let public = PublicKeys {
             n,
             t,
             coin: coin.clone(),
-            vote: vote.clone(),
-            echo: echo.clone(),
+            vote,
+            echo,
             encryption: encryption.clone(),
             replicas: replicas.clone(),
         };
         let secrets = (0..n)
-            .map(|id| SecretKeys {
-                id,
-                coin: Arc::new(StandinSigner { scheme: coin.clone(), id }),
-                vote: Arc::new(StandinSigner { scheme: vote.clone(), id }),
-                echo: Arc::new(StandinSigner { scheme: echo.clone(), id }),
-                decryption: Arc::new(StandinDecryptionShare { scheme: encryption.clone(), id }),
-                signing: Arc::new(StandinIndividualSigner { scheme: replicas.clone(), id }),
+            .map(|id| {
+                let signing: Arc<dyn IndividualSigner> =
+                    Arc::new(StandinIndividualSigner { scheme: replicas.clone(), id });
+                let [vote, echo] = super::quorum_signers(id, &signing);
+                SecretKeys {
+                    id,
+                    coin: Arc::new(StandinSigner { scheme: coin.clone(), id }),
+                    vote,
+                    echo,
+                    decryption: Arc::new(StandinDecryptionShare { scheme: encryption.clone(), id }),
+                    signing,
+                }
             })
             .collect();
         StandinCluster { public, secrets, encryption }

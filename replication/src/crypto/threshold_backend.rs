@@ -3,6 +3,7 @@
 //! replica keys). Shares and signatures travel as their compressed curve points; anything that
 //! does not parse is simply invalid (and so attributed to its sender by the protocols).
 
+use super::verified::VerifiedCache;
 use super::*;
 use threshold::bls::{BlsKeyShare, BlsKeyShares, BlsPublicKeySet, BlsPublicKeys, BlsSignature, BlsSignatureShare};
 use threshold::seal::{self, EncryptionKeyShare, EncryptionPublicKey, SealError, SealedRequest};
@@ -16,33 +17,17 @@ fn to_bls_signature(signature: &Signature) -> Option<BlsSignature> {
 }
 
 /// A BLS threshold key set as a [`ThresholdPublic`]. Combined signatures that verified are
-/// remembered (by digest of tag, message and signature): the same justification travels in
-/// many votes, and a pairing costs about a millisecond.
+/// remembered: the same justification travels in many votes, and a pairing costs about a
+/// millisecond.
 pub struct BlsPublic {
     set: BlsPublicKeySet,
-    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    verified: VerifiedCache,
 }
-
-/// Remembered verifications per key set before the memory is cleared.
-const VERIFIED_CACHE_LIMIT: usize = 1 << 16;
 
 impl BlsPublic {
     pub fn new(set: BlsPublicKeySet) -> Self {
-        BlsPublic { set, verified: Default::default() }
+        BlsPublic { set, verified: VerifiedCache::default() }
     }
-
-    fn remember(&self, dst: &[u8], msg: &[u8], signature: &Signature) {
-        if let Ok(mut v) = self.verified.lock() {
-            if v.len() >= VERIFIED_CACHE_LIMIT {
-                v.clear();
-            }
-            v.insert(cache_key(dst, msg, signature));
-        }
-    }
-}
-
-fn cache_key(dst: &[u8], msg: &[u8], signature: &Signature) -> [u8; 32] {
-    digest(&crate::id::statement(&[dst, msg, &signature.0]))
 }
 
 impl ThresholdPublic for BlsPublic {
@@ -55,13 +40,12 @@ impl ThresholdPublic for BlsPublic {
     }
 
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
-        let key = cache_key(dst, msg, signature);
-        if self.verified.lock().is_ok_and(|v| v.contains(&key)) {
+        if self.verified.contains(dst, msg, signature) {
             return true;
         }
         let ok = to_bls_signature(signature).is_some_and(|s| self.set.verify(dst, msg, &s));
         if ok {
-            self.remember(dst, msg, signature);
+            self.verified.remember(dst, msg, signature);
         }
         ok
     }
@@ -76,7 +60,7 @@ impl ThresholdPublic for BlsPublic {
                 let signature = Signature(c.value.to_bytes().to_vec());
                 // Combining verified it: the same signature coming back in a peer's message
                 // needs no second pairing.
-                self.remember(dst, msg, &signature);
+                self.verified.remember(dst, msg, &signature);
                 Ok(Combined { value: signature, faulty })
             }
             Err(threshold::combine::CombineError::NotEnoughShares { needed, got }) => {
@@ -218,26 +202,31 @@ pub fn public_keys(
     encryption: &EncryptionPublicKey,
     replicas: Vec<threshold::ed25519::VerifyingKey>,
 ) -> PublicKeys {
+    let n = bls.coin.n();
+    let replicas: Arc<dyn IndividualVerifier> = Arc::new(Ed25519Verifiers(replicas));
+    let [vote, echo] = quorum_public(n, t, &replicas);
     PublicKeys {
-        n: bls.coin.n(),
+        n,
         t,
         coin: Arc::new(BlsPublic::new(bls.coin.clone())),
-        vote: Arc::new(BlsPublic::new(bls.vote.clone())),
-        echo: Arc::new(BlsPublic::new(bls.echo.clone())),
+        vote,
+        echo,
         encryption: Arc::new(SealPublic(encryption.clone())),
-        replicas: Arc::new(Ed25519Verifiers(replicas)),
+        replicas,
     }
 }
 
 /// One replica's secrets from its dealt shares and Ed25519 key.
 pub fn secret_keys(shares: &BlsKeyShares, signing: threshold::ed25519::SigningKey) -> SecretKeys {
+    let signing: Arc<dyn IndividualSigner> = Arc::new(Ed25519Signer(signing));
+    let [vote, echo] = quorum_signers(shares.id, &signing);
     SecretKeys {
         id: shares.id,
         coin: Arc::new(BlsSigner(shares.coin.clone())),
-        vote: Arc::new(BlsSigner(shares.vote.clone())),
-        echo: Arc::new(BlsSigner(shares.echo.clone())),
+        vote,
+        echo,
         decryption: Arc::new(SealSecret(shares.encryption.clone())),
-        signing: Arc::new(Ed25519Signer(signing)),
+        signing,
     }
 }
 

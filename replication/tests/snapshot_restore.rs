@@ -140,11 +140,12 @@ fn restore_refuses_another_partys_instances_configurations_and_corrupt_snapshots
     }
     // Another format version is refused before its contents are interpreted.
     let mut versioned = snapshot.clone();
-    assert_eq!(versioned[0..2], [0x85, 0x04], "a 5-tuple starting with version 4");
-    versioned[1] = 0x03;
+    assert_eq!(versioned[0..2], [0x85, 0x05], "a 5-tuple starting with version 5");
+    // Version 4 is the last one with BLS echoes and votes.
+    versioned[1] = 0x04;
     assert!(matches!(
         SecureAtomicBroadcast::restore(keys(1), instance(), config, &versioned),
-        Err(SnapshotError::Version { expected: 4, found: 3 })
+        Err(SnapshotError::Version { expected: 5, found: 4 })
     ));
 }
 

@@ -1093,11 +1093,10 @@ mod tests {
     fn malformed_key_sets_and_points_are_refused_on_load() {
         let (public, _, _) = deal_cluster(4, 1, &mut rng(64));
         let json = serde_json::to_value(&public).unwrap();
-        // Swapping two sets breaks the thresholds.
-        let mut swapped = json.clone();
-        swapped["coin"] = json["vote"].clone();
-        swapped["vote"] = json["coin"].clone();
-        assert!(serde_json::from_value::<BlsPublicKeys>(swapped).is_err());
+        // A coin set needing n - t shares fits no t with n > 3t.
+        let mut too_high = json.clone();
+        too_high["coin"] = serde_json::to_value(deal(4, 3, &mut rng(66)).0).unwrap();
+        assert!(serde_json::from_value::<BlsPublicKeys>(too_high).is_err());
         // `required` must equal the commitment's length.
         let mut wrong = json.clone();
         wrong["coin"]["required"] = 3.into();
@@ -1126,10 +1125,8 @@ mod tests {
         let (_, _, shares) = deal_cluster(4, 1, &mut rng(65));
         let text = to_json(&shares[0]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let secrets: Vec<String> = ["coin", "encryption"]
-            .iter()
-            .map(|k| value["data"][k].as_str().unwrap().to_string())
-            .collect();
+        let secrets: Vec<String> =
+            ["coin", "encryption"].iter().map(|k| value["data"][k].as_str().unwrap().to_string()).collect();
         let debug = format!("{:?} {:?} {:?}", shares[0], shares[0].coin, shares[0].encryption);
         for secret in &secrets {
             assert_eq!(secret.len(), 2 * SK_SIZE);

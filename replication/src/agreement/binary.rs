@@ -568,13 +568,13 @@ impl BinaryAgreement {
                 if !self.check_share(from, &share, step) || self.round > 0 {
                     return;
                 }
-                if !self.proof_ok(value, &proof) {
-                    step.fault(Fault::new(from, FaultKind::InvalidValue));
-                    return;
-                }
+                // One per party, looked up before the proof is checked: proofs are not unique
+                // (a quorum certificate's signers vary), so a peer repeating its vote with fresh
+                // proofs must not cost a verification each time.
                 match self.pre_process.get(&from) {
                     Some(prev) if *prev != value => step.fault(Fault::new(from, FaultKind::Equivocation)),
                     Some(_) => {}
+                    None if !self.proof_ok(value, &proof) => step.fault(Fault::new(from, FaultKind::InvalidValue)),
                     None => {
                         self.learn_proof(value, &proof);
                         self.pre_process.insert(from, value);

@@ -22,7 +22,7 @@
 //!
 //! Proofs carry digests, not values: the consistent broadcast signs `(id, digest(value))`, so a
 //! proposal travels in the broadcast's `Send` and `Final` only, plus the rare `Value` answer.
-//! Nor do votes and ABBA proofs re-run the predicate: a valid proof is a threshold signature of
+//! Nor do votes and ABBA proofs re-run the predicate: a valid proof is a quorum certificate of
 //! `ceil((n+t+1)/2)` parties, which include an honest one, and honest parties echo only values
 //! passing the predicate.
 //!
@@ -205,9 +205,10 @@ impl CandidateProof {
 
 /// ABBA's predicate for `1` on candidate `index`: the coin, the candidate's position in its
 /// order, and the consistent-broadcast proof over the digest. The external predicate is not
-/// run again: the proof is a threshold signature of `ceil((n+t+1)/2)` parties, which include an
+/// run again: the proof is a quorum certificate of `ceil((n+t+1)/2)` parties, which include an
 /// honest one, and honest parties echo only values passing the predicate. Verified proofs are
-/// remembered (by digest): the same proof travels in many votes.
+/// remembered (by digest, at most [`VERIFIED_PROOFS`]): the same proof travels in many votes,
+/// and a Byzantine peer can make any number of distinct valid ones.
 fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64) -> ProofValidator {
     let verified = std::sync::Mutex::new(BTreeSet::<[u8; 32]>::new());
     Arc::new(move |bytes: &[u8]| {
@@ -221,11 +222,17 @@ fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64) -> ProofV
                 && digest_proof_valid(&public, &id, p.candidate, &DigestProof { digest: p.digest, proof: p.proof })
         });
         if ok && let Ok(mut v) = verified.lock() {
+            if v.len() >= VERIFIED_PROOFS {
+                v.clear();
+            }
             v.insert(d);
         }
         ok
     })
 }
+
+/// Verified candidate proofs remembered per ABBA instance before the memory is cleared.
+const VERIFIED_PROOFS: usize = 64;
 
 /// Serializable for snapshots: keys and predicate (and the validators derived from it) are
 /// skipped and supplied again by `rebind`.
@@ -561,7 +568,8 @@ impl ValidatedAgreement {
             return;
         }
         for (proposer, p) in &proposals {
-            // Proofs are unique per proposer: most arrive here already checked (or delivered).
+            // An honest proposer combines one proof and sends it to all: most arrive here already
+            // checked (or delivered). Another valid one (a Byzantine proposer's) is checked.
             if self.held_proof(*proposer).as_ref() != Some(p)
                 && !digest_proof_valid(&self.info.public, &self.id, *proposer, p)
             {
@@ -622,7 +630,7 @@ impl ValidatedAgreement {
                 }
                 let has = proposal.is_some();
                 if let Some(p) = proposal {
-                    // The same (unique) proof arrives in many votes: check each one once.
+                    // The proposer's one proof arrives in many votes: check each one once.
                     let known = self.vote_proposals.get(&index) == Some(&p)
                         || self.delivered.get(&candidate).is_some_and(|d| d.digest == p.digest && d.proof == p.proof);
                     if !known && !digest_proof_valid(&self.info.public, &self.id, candidate, &p) {

@@ -160,7 +160,9 @@ const RELEASE_LOG_LIMIT: usize = 1 << 16;
 /// 2: dissemination broadcasts carry batches of requests.
 /// 3: proposals send each distinct request once (`batch::encode_proposal`).
 /// 4: delivered requests are remembered by round, for `AbcConfig::remember_rounds` rounds.
-const SNAPSHOT_VERSION: u32 = 4;
+/// 5: echoes and votes are quorum certificates (`crypto::quorum`); state from before holds BLS
+///    shares and signatures that no longer verify.
+const SNAPSHOT_VERSION: u32 = 5;
 
 /// A decryption share released: which request, and whether its position was fixed then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! Verifiable consistent broadcast (echo broadcast with threshold signatures): the sender sends
-//! `m`, parties answer with a signature share on `(id, digest(m))`, and the sender combines
-//! `ceil((n+t+1)/2)` of them into a signature that it sends with `m` to the parties it did not
+//! Verifiable consistent broadcast (echo broadcast): the sender sends `m`, parties answer with a
+//! signature share on `(id, digest(m))`, and the sender combines `ceil((n+t+1)/2)` of them into a
+//! quorum certificate ([`crate::crypto::quorum`]) that it sends with `m` to the parties it did not
 //! hear from, and alone (with `m`'s digest) to those whose shares it combined: they signed `m`, so
 //! they hold it, and the value is not sent twice to most parties. Two such quorums meet in an
 //! honest party, which signs only one value per instance, so `(digest(m), signature)` is a

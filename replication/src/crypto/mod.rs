@@ -54,8 +54,9 @@ pub struct DecryptionShare {
     pub bytes: Vec<u8>,
 }
 
-/// The public side of a threshold signature scheme needing `required()` shares. Signatures are
-/// unique (BLS), so hashing a combined signature gives a common coin.
+/// The public side of a threshold signature scheme needing `required()` shares. Only the coin's
+/// scheme (BLS) makes unique signatures, so only its combined signature may be hashed into a
+/// coin; a [`quorum`] certificate proves that enough parties signed, in one of many encodings.
 pub trait ThresholdPublic: Send + Sync {
     fn required(&self) -> usize;
     fn verify_share(&self, dst: &[u8], msg: &[u8], share: &SignatureShare) -> bool;

@@ -67,15 +67,16 @@ fn decode(bytes: &[u8]) -> Option<Vec<(PartyId, &[u8])>> {
     Some(entries)
 }
 
-fn encode(shares: &[&SignatureShare]) -> Vec<u8> {
+/// `None` only if a party id or a signature does not fit its `u16` (never for verified shares:
+/// parties are below n, at most 64, and signatures are 64 bytes).
+fn encode(shares: &[&SignatureShare]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for share in shares {
-        // Parties are below n (checked when the share was verified) and signatures are short.
-        out.extend_from_slice(&(share.id as u16).to_be_bytes());
-        out.extend_from_slice(&(share.bytes.len() as u16).to_be_bytes());
+        out.extend_from_slice(&u16::try_from(share.id).ok()?.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(share.bytes.len()).ok()?.to_be_bytes());
         out.extend_from_slice(&share.bytes);
     }
-    out
+    Some(out)
 }
 
 impl ThresholdPublic for QuorumPublic {
@@ -132,7 +133,16 @@ impl ThresholdPublic for QuorumPublic {
                 unproven: Vec::new(),
             });
         }
-        let signature = Signature(encode(&valid));
+        // Cannot fail for shares that verified (see `encode`); if it did, nobody is to blame.
+        let Some(encoded) = encode(&valid) else {
+            return Err(CombineError::NotEnoughValidShares {
+                needed: self.required,
+                valid: 0,
+                faulty,
+                unproven: Vec::new(),
+            });
+        };
+        let signature = Signature(encoded);
         self.verified.remember(dst, msg, &signature);
         Ok(Combined { value: signature, faulty })
     }
@@ -175,6 +185,10 @@ mod tests {
 
     fn shares(signers: &[QuorumSigner], msg: &[u8]) -> Vec<SignatureShare> {
         signers.iter().map(|s| s.sign(DST, msg)).collect()
+    }
+
+    fn encode_ok(shares: &[&SignatureShare]) -> Vec<u8> {
+        encode(shares).unwrap()
     }
 
     fn forged(id: PartyId) -> SignatureShare {
@@ -254,11 +268,11 @@ mod tests {
         let (public, signers) = cluster(3);
         let all = shares(&signers, b"m");
         let refs: Vec<&SignatureShare> = all.iter().collect();
-        assert!(public.verify(DST, b"m", &Signature(encode(&refs[..3]))));
-        assert!(!public.verify(DST, b"m", &Signature(encode(&refs[..2]))));
-        assert!(!public.verify(DST, b"m", &Signature(encode(&refs))));
-        assert!(!public.verify(DST, b"m", &Signature(encode(&[refs[0], refs[0], refs[1]]))));
-        assert!(!public.verify(DST, b"m", &Signature(encode(&[refs[1], refs[0], refs[2]]))));
+        assert!(public.verify(DST, b"m", &Signature(encode_ok(&refs[..3]))));
+        assert!(!public.verify(DST, b"m", &Signature(encode_ok(&refs[..2]))));
+        assert!(!public.verify(DST, b"m", &Signature(encode_ok(&refs))));
+        assert!(!public.verify(DST, b"m", &Signature(encode_ok(&[refs[0], refs[0], refs[1]]))));
+        assert!(!public.verify(DST, b"m", &Signature(encode_ok(&[refs[1], refs[0], refs[2]]))));
         assert!(!public.verify(DST, b"m", &Signature(Vec::new())));
     }
 

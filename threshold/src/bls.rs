@@ -21,11 +21,12 @@
 //!
 //! The cluster has one BLS key set ([`BlsPublicKeys`]) plus the threshold-encryption key of
 //! [`crate::seal`]:
-//! - `coin`: `t + 1` shares (the common coin, ABBA pre-processing justifications);
+//! - `coin`: `t + 1` shares (the common coin);
 //! - encryption: `t + 1` shares.
 //!
-//! DESIGN.md §3 also gives ABBA's votes (`n - t`) and consistent broadcast (`ceil((n + t + 1) /
-//! 2)`) BLS sets. Those need no unique signature, and are quorum certificates of the replicas'
+//! DESIGN.md §3 also signs ABBA's pre-processing (`t + 1`, with the coin's key) and votes
+//! (`n - t`) and consistent broadcast (`ceil((n + t + 1) / 2)`) with BLS. Those need no unique
+//! signature, and are quorum certificates of the replicas'
 //! Ed25519 signatures instead (`replication::crypto::quorum`, where the reason is measured).
 
 use std::fmt;
@@ -637,7 +638,7 @@ pub fn combine_coin(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPublicKeys", into = "RawPublicKeys")]
 pub struct BlsPublicKeys {
-    /// `t + 1` shares: the common coin and ABBA pre-processing justifications.
+    /// `t + 1` shares: the common coin.
     pub coin: BlsPublicKeySet,
 }
 

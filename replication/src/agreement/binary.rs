@@ -329,7 +329,8 @@ impl BinaryAgreement {
         let public = &self.info.public;
         match &vote.justification {
             PreVoteJustification::Initial(sig) => {
-                round == 1 && public.coin.verify(DST_PRE_PROCESS, &pre_process_statement(&self.id, vote.value), sig)
+                round == 1
+                    && public.pre_process.verify(DST_PRE_PROCESS, &pre_process_statement(&self.id, vote.value), sig)
             }
             PreVoteJustification::Hard(sig) => {
                 round > 1 && public.vote.verify(DST_PRE_VOTE, &pre_vote_statement(&self.id, round - 1, vote.value), sig)
@@ -430,8 +431,11 @@ impl BinaryAgreement {
                     continue;
                 }
                 let msg = pre_process_statement(&self.id, value);
-                let (sig, faulty) =
-                    self.pre_process_shares[value as usize].combine(&*self.info.public.coin, DST_PRE_PROCESS, &msg);
+                let (sig, faulty) = self.pre_process_shares[value as usize].combine(
+                    &*self.info.public.pre_process,
+                    DST_PRE_PROCESS,
+                    &msg,
+                );
                 self.ban(&faulty, FaultKind::InvalidSignatureShare, step);
                 if let Some(sig) = sig {
                     let proof = self.our_proof(value);
@@ -667,7 +671,7 @@ impl Protocol for BinaryAgreement {
         let value = input.value && self.proof_ok(true, &input.proof);
         self.learn_proof(value, &input.proof);
         self.input = Some(value);
-        let share = self.info.secret.coin.sign(DST_PRE_PROCESS, &pre_process_statement(&self.id, value));
+        let share = self.info.secret.pre_process.sign(DST_PRE_PROCESS, &pre_process_statement(&self.id, value));
         step.broadcast(AbbaMessage::PreProcess { value, share, proof: self.our_proof(value) });
         self.progress(&mut step);
         step

@@ -98,8 +98,10 @@ pub trait IndividualSigner: Send + Sync {
 pub struct PublicKeys {
     pub n: usize,
     pub t: usize,
-    /// `t+1`: the common coin and ABBA's pre-processing justifications.
+    /// `t+1`: the common coin (BLS: unique and unpredictable).
     pub coin: Arc<dyn ThresholdPublic>,
+    /// `t+1`: ABBA's pre-processing justifications (a [`quorum`] certificate).
+    pub pre_process: Arc<dyn ThresholdPublic>,
     /// `n-t`: ABBA's vote justifications and decisions (a [`quorum`] certificate).
     pub vote: Arc<dyn ThresholdPublic>,
     /// `ceil((n+t+1)/2)`: consistent broadcast (a [`quorum`] certificate).
@@ -113,23 +115,34 @@ pub struct PublicKeys {
 pub struct SecretKeys {
     pub id: PartyId,
     pub coin: Arc<dyn ThresholdSigner>,
+    pub pre_process: Arc<dyn ThresholdSigner>,
     pub vote: Arc<dyn ThresholdSigner>,
     pub echo: Arc<dyn ThresholdSigner>,
     pub decryption: Arc<dyn DecryptionSecret>,
     pub signing: Arc<dyn IndividualSigner>,
 }
 
-/// The vote and echo schemes: [`quorum`] certificates of the replicas' individual signatures.
-pub fn quorum_public(n: usize, t: usize, replicas: &Arc<dyn IndividualVerifier>) -> [Arc<dyn ThresholdPublic>; 2] {
-    let scheme =
-        |required| Arc::new(quorum::QuorumPublic::new(n, required, replicas.clone())) as Arc<dyn ThresholdPublic>;
-    [scheme(thresholds::vote(n, t)), scheme(thresholds::echo(n, t))]
+/// The schemes made of [`quorum`] certificates of the replicas' individual signatures: every
+/// one but the coin.
+pub struct QuorumSchemes {
+    pub pre_process: Arc<dyn ThresholdPublic>,
+    pub vote: Arc<dyn ThresholdPublic>,
+    pub echo: Arc<dyn ThresholdPublic>,
 }
 
-/// One replica's vote and echo signers ([`quorum_public`]).
-pub fn quorum_signers(id: PartyId, signing: &Arc<dyn IndividualSigner>) -> [Arc<dyn ThresholdSigner>; 2] {
-    let signer = || Arc::new(quorum::QuorumSigner { id, signing: signing.clone() }) as Arc<dyn ThresholdSigner>;
-    [signer(), signer()]
+pub fn quorum_public(n: usize, t: usize, replicas: &Arc<dyn IndividualVerifier>) -> QuorumSchemes {
+    let scheme =
+        |required| Arc::new(quorum::QuorumPublic::new(n, required, replicas.clone())) as Arc<dyn ThresholdPublic>;
+    QuorumSchemes {
+        pre_process: scheme(thresholds::coin(n, t)),
+        vote: scheme(thresholds::vote(n, t)),
+        echo: scheme(thresholds::echo(n, t)),
+    }
+}
+
+/// One replica's signer for all of [`QuorumSchemes`] (each signed message has its own tag).
+pub fn quorum_signer(id: PartyId, signing: &Arc<dyn IndividualSigner>) -> Arc<dyn ThresholdSigner> {
+    Arc::new(quorum::QuorumSigner { id, signing: signing.clone() })
 }
 
 /// What a protocol instance knows about its cluster and itself.
@@ -182,6 +195,7 @@ pub(crate) fn unbound_info() -> Arc<NetworkInfo> {
                 n: 0,
                 t: 0,
                 coin: none.clone(),
+                pre_process: none.clone(),
                 vote: none.clone(),
                 echo: none.clone(),
                 encryption: none.clone(),
@@ -190,6 +204,7 @@ pub(crate) fn unbound_info() -> Arc<NetworkInfo> {
             secret: SecretKeys {
                 id: PartyId::MAX,
                 coin: none.clone(),
+                pre_process: none.clone(),
                 vote: none.clone(),
                 echo: none.clone(),
                 decryption: none.clone(),

@@ -1,7 +1,7 @@
 //! Quorum certificates: a statement signed by `required` distinct replicas with their individual
 //! (Ed25519) keys, as a [`ThresholdPublic`]. Used where a threshold signature only has to prove
 //! that enough parties said something, not be unique: consistent broadcast's echoes and binary
-//! agreement's votes and decisions. The common coin needs a unique, unpredictable value and stays
+//! agreement's pre-processing justifications, votes and decisions. The common coin needs a unique, unpredictable value and stays
 //! a BLS threshold signature.
 //!
 //! Why not BLS there too: at the cluster sizes this CA runs (n = 4 to 10), signing a BLS share

@@ -227,11 +227,13 @@ impl StandinCluster {
         let encryption = Arc::new(StandinEncryption { n, required: t + 1, master: secret() });
         let replicas = Arc::new(StandinIndividual { n, master: secret() });
         // Votes and echoes are quorum certificates of the individual signatures, as for real.
-        let [vote, echo] = super::quorum_public(n, t, &(replicas.clone() as Arc<dyn IndividualVerifier>));
+        let super::QuorumSchemes { pre_process, vote, echo } =
+            super::quorum_public(n, t, &(replicas.clone() as Arc<dyn IndividualVerifier>));
         let public = PublicKeys {
             n,
             t,
             coin: coin.clone(),
+            pre_process,
             vote,
             echo,
             encryption: encryption.clone(),
@@ -241,12 +243,13 @@ impl StandinCluster {
             .map(|id| {
                 let signing: Arc<dyn IndividualSigner> =
                     Arc::new(StandinIndividualSigner { scheme: replicas.clone(), id });
-                let [vote, echo] = super::quorum_signers(id, &signing);
+                let quorum = super::quorum_signer(id, &signing);
                 SecretKeys {
                     id,
                     coin: Arc::new(StandinSigner { scheme: coin.clone(), id }),
-                    vote,
-                    echo,
+                    pre_process: quorum.clone(),
+                    vote: quorum.clone(),
+                    echo: quorum,
                     decryption: Arc::new(StandinDecryptionShare { scheme: encryption.clone(), id }),
                     signing,
                 }

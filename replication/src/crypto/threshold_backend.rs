@@ -204,11 +204,12 @@ pub fn public_keys(
 ) -> PublicKeys {
     let n = bls.coin.n();
     let replicas: Arc<dyn IndividualVerifier> = Arc::new(Ed25519Verifiers(replicas));
-    let [vote, echo] = quorum_public(n, t, &replicas);
+    let QuorumSchemes { pre_process, vote, echo } = quorum_public(n, t, &replicas);
     PublicKeys {
         n,
         t,
         coin: Arc::new(BlsPublic::new(bls.coin.clone())),
+        pre_process,
         vote,
         echo,
         encryption: Arc::new(SealPublic(encryption.clone())),
@@ -219,12 +220,13 @@ pub fn public_keys(
 /// One replica's secrets from its dealt shares and Ed25519 key.
 pub fn secret_keys(shares: &BlsKeyShares, signing: threshold::ed25519::SigningKey) -> SecretKeys {
     let signing: Arc<dyn IndividualSigner> = Arc::new(Ed25519Signer(signing));
-    let [vote, echo] = quorum_signers(shares.id, &signing);
+    let quorum = quorum_signer(shares.id, &signing);
     SecretKeys {
         id: shares.id,
         coin: Arc::new(BlsSigner(shares.coin.clone())),
-        vote,
-        echo,
+        pre_process: quorum.clone(),
+        vote: quorum.clone(),
+        echo: quorum,
         decryption: Arc::new(SealSecret(shares.encryption.clone())),
         signing,
     }

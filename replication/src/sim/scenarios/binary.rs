@@ -27,7 +27,7 @@ impl Adversarial for AbbaMessage {
         match self {
             AbbaMessage::PreProcess { value, proof, .. } => {
                 let value = !value;
-                let share = keys.secret.coin.sign(
+                let share = keys.secret.pre_process.sign(
                     b"replication/abba/pre-process/v1",
                     &crate::id::statement(&[&instance().to_bytes(), &[value as u8]]),
                 );

@@ -3,7 +3,7 @@
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replication::agreement::binary::{AbbaMessage, BinaryAgreement, MAX_FUTURE_ROUNDS};
+use replication::agreement::binary::{AbbaInput, AbbaMessage, BinaryAgreement, MAX_FUTURE_ROUNDS, ProofValidator};
 use replication::agreement::validated::{MvbaMessage, ValidatedAgreement};
 use replication::atomic::batch::SignedBatch;
 use replication::atomic::{AbcConfig, AbcInput, AbcMessage, AtomicBroadcast};
@@ -93,6 +93,37 @@ fn far_future_binary_agreement_rounds_do_not_grow_memory() {
         let _ = abba.handle_message(1, AbbaMessage::Coin { round, share }, &mut rng);
     }
     assert!(abba.rounds_held() as u64 <= MAX_FUTURE_ROUNDS + 1, "{} rounds held", abba.rounds_held());
+}
+
+/// Proofs are not unique (a quorum certificate may have other signers), so a peer can make any
+/// number of valid ones: its pre-processing vote is checked once, and repeats cost nothing.
+#[test]
+fn a_peer_repeating_its_pre_processing_vote_with_fresh_proofs_has_its_proof_checked_once() {
+    let (c, mut rng) = cluster(4, 1);
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = checks.clone();
+    let validator: ProofValidator = Arc::new(move |proof: &[u8]| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        proof.starts_with(b"valid")
+    });
+    let id = InstanceId::root(4);
+    // Party 1's real vote for 1, with a valid proof.
+    let mut peer = BinaryAgreement::new(info(&c, 1), id.clone(), Some(validator.clone()));
+    let step = peer.handle_input(AbbaInput { value: true, proof: Some(b"valid 0".to_vec()) }, &mut rng);
+    let Some(AbbaMessage::PreProcess { value, share, .. }) = step.messages.first().map(|m| m.message.clone()) else {
+        panic!("no pre-processing vote: {:?}", step.messages);
+    };
+    let mut abba = BinaryAgreement::new(info(&c, 0), id, Some(validator));
+    checks.store(0, std::sync::atomic::Ordering::Relaxed);
+    for i in 0..100 {
+        let proof = Some(format!("valid {i}").into_bytes());
+        let step = abba.handle_message(1, AbbaMessage::PreProcess { value, share: share.clone(), proof }, &mut rng);
+        assert!(step.faults.is_empty(), "repeat {i}: {:?}", step.faults);
+    }
+    assert_eq!(checks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The other value is still an equivocation.
+    let step = abba.handle_message(1, AbbaMessage::PreProcess { value: !value, share, proof: None }, &mut rng);
+    assert_eq!(step.faults.iter().map(|f| f.kind).collect::<Vec<_>>(), vec![FaultKind::Equivocation]);
 }
 
 #[test]

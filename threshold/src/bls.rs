@@ -1058,15 +1058,19 @@ mod tests {
         let (public, encryption, shares) = deal_cluster(4, 1, &mut rng(64));
         let (other, _, other_shares) = deal_cluster(4, 1, &mut rng(65));
         // The older format: the same envelope with two more key sets and two more shares.
-        let with_more = |text: zeroize::Zeroizing<String>, extra: String| {
-            text.replacen("\"data\": {", &format!("\"data\": {{{extra}"), 1)
+        let with_more = |text: zeroize::Zeroizing<String>, extra: serde_json::Value| {
+            let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let data = file["data"].as_object_mut().unwrap();
+            for field in ["vote", "echo"] {
+                assert!(data.insert(field.to_string(), extra.clone()).is_none());
+            }
+            file.to_string()
         };
-        let set = serde_json::to_string(&other.coin).unwrap();
-        let old_public = with_more(to_json(&public), format!("\"vote\": {set}, \"echo\": {set},"));
+        let old_public = with_more(to_json(&public), serde_json::to_value(&other.coin).unwrap());
         let back: BlsPublicKeys = from_json(&old_public).unwrap();
         assert_eq!(back, public);
         let share = serde_json::to_value(&other_shares[1]).unwrap()["coin"].clone();
-        let old_shares = with_more(to_json(&shares[1]), format!("\"vote\": {share}, \"echo\": {share},"));
+        let old_shares = with_more(to_json(&shares[1]), share);
         let back: BlsKeyShares = from_json(&old_shares).unwrap();
         assert!(back.matches(&public, &encryption));
     }

@@ -38,6 +38,7 @@
 use crate::agreement::binary::{AbbaDecision, AbbaInput, AbbaMessage, BinaryAgreement, ProofValidator};
 use crate::broadcast::consistent::{CbcMessage, CbcOutput, ConsistentBroadcast, Validator, verify_proof};
 use crate::crypto::share_set::ShareSet;
+use crate::crypto::verified::VerifiedCache;
 use crate::crypto::{NetworkInfo, PublicKeys, Signature, SignatureShare, coin_value, digest};
 use crate::id::{IdPart, ProtocolKind, statement};
 use crate::wire::SnapshotError;
@@ -210,10 +211,10 @@ impl CandidateProof {
 /// remembered (by digest, at most [`VERIFIED_PROOFS`]): the same proof travels in many votes,
 /// and a Byzantine peer can make any number of distinct valid ones.
 fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64) -> ProofValidator {
-    let verified = std::sync::Mutex::new(BTreeSet::<[u8; 32]>::new());
+    let verified = VerifiedCache::with_limit(VERIFIED_PROOFS);
     Arc::new(move |bytes: &[u8]| {
         let d = digest(bytes);
-        if verified.lock().is_ok_and(|v| v.contains(&d)) {
+        if verified.contains(&d) {
             return true;
         }
         let ok = CandidateProof::decode(bytes).is_some_and(|p| {
@@ -221,11 +222,8 @@ fn candidate_validator(public: PublicKeys, id: InstanceId, index: u64) -> ProofV
                 && permutation(&p.coin, public.n).get(index as usize) == Some(&p.candidate)
                 && digest_proof_valid(&public, &id, p.candidate, &DigestProof { digest: p.digest, proof: p.proof })
         });
-        if ok && let Ok(mut v) = verified.lock() {
-            if v.len() >= VERIFIED_PROOFS {
-                v.clear();
-            }
-            v.insert(d);
+        if ok {
+            verified.remember(d);
         }
         ok
     })

@@ -160,8 +160,8 @@ const RELEASE_LOG_LIMIT: usize = 1 << 16;
 /// 2: dissemination broadcasts carry batches of requests.
 /// 3: proposals send each distinct request once (`batch::encode_proposal`).
 /// 4: delivered requests are remembered by round, for `AbcConfig::remember_rounds` rounds.
-/// 5: echoes and votes are quorum certificates (`crypto::quorum`); state from before holds BLS
-///    shares and signatures that no longer verify.
+/// 5: echoes, votes and pre-processing are quorum certificates (`crypto::quorum`); state from
+///    before holds BLS shares and signatures that no longer verify.
 const SNAPSHOT_VERSION: u32 = 5;
 
 /// A decryption share released: which request, and whether its position was fixed then.

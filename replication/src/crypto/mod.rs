@@ -9,7 +9,7 @@ pub mod share_set;
 #[cfg(feature = "sim")]
 pub mod standin;
 pub mod threshold_backend;
-mod verified;
+pub(crate) mod verified;
 
 use crate::PartyId;
 use serde::{Deserialize, Serialize};
@@ -176,6 +176,12 @@ pub fn coin_value(signature: &Signature) -> [u8; 32] {
     hasher.update(b"replication/coin-value");
     hasher.update(&signature.0);
     hasher.finalize().into()
+}
+
+/// The first share of each party, in the order given.
+pub(crate) fn distinct_by_party<S>(shares: &[S], id: impl Fn(&S) -> PartyId) -> Vec<&S> {
+    let mut seen = std::collections::BTreeSet::new();
+    shares.iter().filter(|s| seen.insert(id(s))).collect()
 }
 
 pub fn digest(data: &[u8]) -> [u8; 32] {

@@ -1,8 +1,8 @@
 //! Quorum certificates: a statement signed by `required` distinct replicas with their individual
 //! (Ed25519) keys, as a [`ThresholdPublic`]. Used where a threshold signature only has to prove
 //! that enough parties said something, not be unique: consistent broadcast's echoes and binary
-//! agreement's pre-processing justifications, votes and decisions. The common coin needs a unique, unpredictable value and stays
-//! a BLS threshold signature.
+//! agreement's pre-processing justifications, votes and decisions. The common coin needs a
+//! unique, unpredictable value and stays a BLS threshold signature.
 //!
 //! Why not BLS there too: at the cluster sizes this CA runs (n = 4 to 10), signing a BLS share
 //! (a G2 multiplication) and checking a combination (a pairing check) cost about 0.25 and 1 ms,
@@ -17,10 +17,9 @@
 use super::verified::VerifiedCache;
 use super::{
     CombineError, Combined, IndividualSigner, IndividualVerifier, Signature, SignatureShare, ThresholdPublic,
-    ThresholdSigner,
+    ThresholdSigner, distinct_by_party,
 };
 use crate::PartyId;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// First field of every statement a share signs, so a share is never a valid signature on
@@ -89,7 +88,8 @@ impl ThresholdPublic for QuorumPublic {
     }
 
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
-        if self.verified.contains(dst, msg, signature) {
+        let key = VerifiedCache::key(dst, msg, signature);
+        if self.verified.contains(&key) {
             return true;
         }
         let statement = statement(dst, msg);
@@ -98,7 +98,7 @@ impl ThresholdPublic for QuorumPublic {
                 && entries.iter().all(|(party, sig)| *party < self.n && self.replicas.verify(*party, &statement, sig))
         });
         if ok {
-            self.verified.remember(dst, msg, signature);
+            self.verified.remember(key);
         }
         ok
     }
@@ -106,8 +106,8 @@ impl ThresholdPublic for QuorumPublic {
     /// Checks shares in party order only until `required` are valid, so an honest run costs
     /// exactly `required` verifications.
     fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
-        let mut seen = BTreeSet::new();
-        let mut distinct: Vec<&SignatureShare> = shares.iter().filter(|s| s.id < self.n && seen.insert(s.id)).collect();
+        let mut distinct = distinct_by_party(shares, |s| s.id);
+        distinct.retain(|s| s.id < self.n);
         if distinct.len() < self.required {
             return Err(CombineError::NotEnoughShares { needed: self.required, got: distinct.len() });
         }
@@ -143,7 +143,7 @@ impl ThresholdPublic for QuorumPublic {
             });
         };
         let signature = Signature(encoded);
-        self.verified.remember(dst, msg, &signature);
+        self.verified.remember(VerifiedCache::key(dst, msg, &signature));
         Ok(Combined { value: signature, faulty })
     }
 }

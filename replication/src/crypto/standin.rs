@@ -24,12 +24,6 @@ fn party_secret(master: &Secret, party: PartyId) -> Secret {
     mac(master, &[b"party", &(party as u64).to_be_bytes()])
 }
 
-/// Keeps the first share per party, in order.
-fn distinct<S>(shares: &[S], id: impl Fn(&S) -> PartyId) -> Vec<&S> {
-    let mut seen = std::collections::BTreeSet::new();
-    shares.iter().filter(|s| seen.insert(id(s))).collect()
-}
-
 struct StandinThreshold {
     n: usize,
     required: usize,
@@ -56,7 +50,7 @@ impl ThresholdPublic for StandinThreshold {
         *signature == self.signature(dst, msg)
     }
     fn combine(&self, dst: &[u8], msg: &[u8], shares: &[SignatureShare]) -> Result<Combined<Signature>, CombineError> {
-        let shares = distinct(shares, |s| s.id);
+        let shares = distinct_by_party(shares, |s| s.id);
         if shares.len() < self.required {
             return Err(CombineError::NotEnoughShares { needed: self.required, got: shares.len() });
         }
@@ -151,7 +145,7 @@ impl DecryptionPublic for StandinEncryption {
         share.id < self.n && share.bytes == self.share_bytes(share.id, ciphertext)
     }
     fn open(&self, ciphertext: &[u8], shares: &[DecryptionShare]) -> Result<Combined<Vec<u8>>, CombineError> {
-        let shares = distinct(shares, |s| s.id);
+        let shares = distinct_by_party(shares, |s| s.id);
         if shares.len() < self.required {
             return Err(CombineError::NotEnoughShares { needed: self.required, got: shares.len() });
         }
@@ -226,7 +220,8 @@ impl StandinCluster {
         let coin = Arc::new(StandinThreshold { n, required: t + 1, master: secret() });
         let encryption = Arc::new(StandinEncryption { n, required: t + 1, master: secret() });
         let replicas = Arc::new(StandinIndividual { n, master: secret() });
-        // Votes and echoes are quorum certificates of the individual signatures, as for real.
+        // Everything but the coin is a quorum certificate of the individual signatures, as for
+        // real.
         let super::QuorumSchemes { pre_process, vote, echo } =
             super::quorum_public(n, t, &(replicas.clone() as Arc<dyn IndividualVerifier>));
         let public = PublicKeys {

@@ -40,12 +40,13 @@ impl ThresholdPublic for BlsPublic {
     }
 
     fn verify(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
-        if self.verified.contains(dst, msg, signature) {
+        let key = VerifiedCache::key(dst, msg, signature);
+        if self.verified.contains(&key) {
             return true;
         }
         let ok = to_bls_signature(signature).is_some_and(|s| self.set.verify(dst, msg, &s));
         if ok {
-            self.verified.remember(dst, msg, signature);
+            self.verified.remember(key);
         }
         ok
     }
@@ -60,7 +61,7 @@ impl ThresholdPublic for BlsPublic {
                 let signature = Signature(c.value.to_bytes().to_vec());
                 // Combining verified it: the same signature coming back in a peer's message
                 // needs no second pairing.
-                self.verified.remember(dst, msg, &signature);
+                self.verified.remember(VerifiedCache::key(dst, msg, &signature));
                 Ok(Combined { value: signature, faulty })
             }
             Err(threshold::combine::CombineError::NotEnoughShares { needed, got }) => {

@@ -1,34 +1,45 @@
-//! A bounded memory of signatures that verified: the same justification travels in many votes,
-//! and checking it again costs a pairing (BLS) or a quorum's worth of Ed25519 verifications.
+//! A bounded memory of signatures and proofs that verified: the same justification travels in
+//! many votes, and checking it again costs a pairing (BLS) or a quorum's worth of Ed25519
+//! verifications. Bounded because a Byzantine peer can make any number of distinct valid quorum
+//! certificates: when full, the memory is cleared (what it forgets is only checked again).
 
 use super::{Signature, digest};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-/// Remembered verifications per scheme before the memory is cleared.
-const LIMIT: usize = 1 << 16;
+pub(crate) struct VerifiedCache {
+    limit: usize,
+    keys: Mutex<HashSet<[u8; 32]>>,
+}
 
-#[derive(Default)]
-pub struct VerifiedCache(Mutex<HashSet<[u8; 32]>>);
+impl Default for VerifiedCache {
+    /// Room for a scheme's verifications over many rounds.
+    fn default() -> Self {
+        VerifiedCache::with_limit(1 << 16)
+    }
+}
 
 impl VerifiedCache {
-    /// Whether `signature` on `(dst, msg)` verified before.
-    pub fn contains(&self, dst: &[u8], msg: &[u8], signature: &Signature) -> bool {
-        let key = key(dst, msg, signature);
-        self.0.lock().is_ok_and(|v| v.contains(&key))
+    pub fn with_limit(limit: usize) -> Self {
+        VerifiedCache { limit, keys: Mutex::default() }
     }
 
-    pub fn remember(&self, dst: &[u8], msg: &[u8], signature: &Signature) {
-        let key = key(dst, msg, signature);
-        if let Ok(mut v) = self.0.lock() {
-            if v.len() >= LIMIT {
+    /// The key of `signature` on `(dst, msg)`.
+    pub fn key(dst: &[u8], msg: &[u8], signature: &Signature) -> [u8; 32] {
+        digest(&crate::id::statement(&[dst, msg, &signature.0]))
+    }
+
+    /// Whether `key` verified before.
+    pub fn contains(&self, key: &[u8; 32]) -> bool {
+        self.keys.lock().is_ok_and(|v| v.contains(key))
+    }
+
+    pub fn remember(&self, key: [u8; 32]) {
+        if let Ok(mut v) = self.keys.lock() {
+            if v.len() >= self.limit {
                 v.clear();
             }
             v.insert(key);
         }
     }
-}
-
-fn key(dst: &[u8], msg: &[u8], signature: &Signature) -> [u8; 32] {
-    digest(&crate::id::statement(&[dst, msg, &signature.0]))
 }
